@@ -1,0 +1,10 @@
+"""mdhorizon: a reproducible benchmark for long-horizon molecular-dynamics prediction.
+
+The harness lives here (data, tasks, metrics, training, aggregation, CLI);
+the methods live in the sibling package ``methods`` (one module per method).
+"""
+
+__version__ = "0.1.0"
+
+# Bumped whenever a metric's definition changes; stamped into every result row.
+METRICS_VERSION = "1"

@@ -1,0 +1,165 @@
+"""``mdhorizon``: the command line of the harness (Snakemake calls these too).
+
+  mdhorizon list methods|datasets|suites|cells [--suite S]
+  mdhorizon validate [--suite S]
+  mdhorizon data make DATASET [--suite S]
+  mdhorizon split --task T --dataset D [--suite S]
+  mdhorizon train|evaluate|run --task T --dataset D --method V --seed N [--suite S]
+  mdhorizon aggregate|tables [--suite S]
+
+``run`` does one cell of the matrix by hand: data and split when missing,
+then train and evaluate.  Common options: ``--suite`` (name or YAML path),
+``--work-dir``, ``--results-dir``, ``--device``, ``--threads``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from benchmark.config import Cell, ConfigError, load_suite
+
+
+def _common(p: argparse.ArgumentParser, cell: bool = False) -> None:
+    p.add_argument("--suite", default="default", help="suite name in configs/suites or a YAML path")
+    p.add_argument("--work-dir", default=None, help="data, splits, models, checkpoints (default: work)")
+    p.add_argument("--results-dir", default=None, help="runs, metrics.csv, tables")
+    p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads for this process")
+    if cell:
+        p.add_argument("--task", required=True)
+        p.add_argument("--dataset", required=True)
+        p.add_argument("--method", required=True, help="the suite's method entry (variant) name")
+        p.add_argument("--seed", type=int, required=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mdhorizon", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("list", help="print registered methods, dataset kinds, suites or a suite's cells")
+    p.add_argument("what", choices=["methods", "datasets", "suites", "cells"])
+    _common(p)
+    _common(sub.add_parser("validate", help="validate a suite config and print its matrix size"))
+    p = sub.add_parser("data", help="make a dataset of the suite")
+    p.add_argument("action", choices=["make"])
+    p.add_argument("dataset")
+    p.add_argument("--no-progress", action="store_true")
+    _common(p)
+    p = sub.add_parser("split", help="build the split file of a task on a dataset")
+    p.add_argument("--task", required=True)
+    p.add_argument("--dataset", required=True)
+    _common(p)
+    for name, text in [("train", "fit one cell"), ("evaluate", "evaluate one trained cell"),
+                       ("run", "one cell by hand: data, split, train, evaluate")]:
+        _common(sub.add_parser(name, help=text), cell=True)
+    _common(sub.add_parser("aggregate", help="run JSONs -> metrics.csv (reports missing runs)"))
+    _common(sub.add_parser("tables", help="metrics.csv -> markdown tables"))
+    return parser
+
+
+def _suite(args):
+    return load_suite(args.suite, work_dir=args.work_dir, results_dir=args.results_dir, device=args.device)
+
+
+def _cell(suite, args) -> Cell:
+    cell = Cell(args.task, args.dataset, args.method, args.seed)
+    if cell not in suite.cells:
+        raise ConfigError(f"{suite.path}: cell {cell} is not in suite {suite.name!r}; "
+                          f"see `mdhorizon list cells --suite {suite.name}`")
+    return cell
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        print(f"mdhorizon: config error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args) -> int:
+    from benchmark import runner
+
+    if args.command == "list" and args.what == "methods":
+        from methods import REGISTRY
+
+        for name, cls in REGISTRY.items():
+            print(f"{name}\t{cls.description}")
+        return 0
+    if args.command == "list" and args.what == "datasets":
+        from benchmark.data.registry import KINDS
+
+        for name, kind in KINDS.items():
+            print(f"{name}\t{kind.description}")
+        return 0
+    if args.command == "list" and args.what == "suites":
+        from benchmark.config import SUITES_DIR
+
+        for path in sorted(SUITES_DIR.glob("*.yaml")):
+            print(path.stem)
+        return 0
+    suite = _suite(args)
+    device = suite.device
+    if args.command == "list":  # cells
+        for c in suite.cells:
+            print(f"{c.task}\t{c.dataset}\t{c.variant}\t{c.seed}")
+        return 0
+    if args.command == "validate":
+        print(f"{suite.path}: valid; {len(suite.cells)} cells "
+              f"({len(suite.tasks)} tasks, {len(suite.datasets)} datasets, {len(suite.methods)} methods, "
+              f"{len(suite.seeds)} seeds)")
+        return 0
+    if args.command == "data":
+        if args.dataset not in suite.datasets:
+            raise ConfigError(f"{suite.path}: dataset {args.dataset!r} not in suite; "
+                              f"valid: {', '.join(suite.datasets)}")
+        ds = runner.make_data(suite, args.dataset, progress=not args.no_progress)
+        print(f"{ds.path}: {len(ds)} trajectories, checksum {ds.checksum[:16]}")
+        return 0
+    if args.command == "split":
+        runner.make_split(suite, args.task, args.dataset)
+        print(suite.split_path(args.task, args.dataset))
+        return 0
+    if args.command in ("train", "evaluate", "run"):
+        cell = _cell(suite, args)
+        if args.command == "run":
+            if not (suite.dataset_dir(cell.dataset) / "manifest.json").exists():
+                runner.make_data(suite, cell.dataset)
+            if not suite.split_path(cell.task, cell.dataset).exists():
+                runner.make_split(suite, cell.task, cell.dataset)
+        if args.command in ("train", "run"):
+            record = runner.train_cell(suite, cell, device)
+            print(f"trained {cell}: status {record['status']} in {record['train_seconds']:.1f} s")
+        if args.command in ("evaluate", "run"):
+            run = runner.evaluate_cell(suite, cell, device)
+            test = [r for r in run["rows"] if r["split"] == "test" and r["metric"] == "mse"]
+            summary = ", ".join(f"{r['convention']}={r['value']:.5g}" for r in test if r["value"] is not None)
+            print(f"{suite.run_path(cell)}: status {run['status']}; test MSE (A^2) {summary or '-'}")
+        return 0
+    if args.command == "aggregate":
+        from benchmark.aggregate import write_metrics
+
+        table, missing = write_metrics(suite)
+        print(f"{suite.metrics_path}: {len(table)} rows")
+        if missing:
+            print(f"warning: {len(missing)} expected run(s) missing (rows marked 'missing'):", file=sys.stderr)
+            for path in missing[:20]:
+                print(f"  {path}", file=sys.stderr)
+        return 0
+    if args.command == "tables":
+        from benchmark.tables import write_tables
+
+        for path in write_tables(suite):
+            print(path)
+        return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Lennard-Jones argon simulated with OpenMM (DoMiNO's LJ system).
+
+Physics follows openmmtools' ``LennardJonesFluid`` as used by DoMiNO (Sun et
+al. 2025): argon (mass 39.9 Da, sigma 3.4 A, epsilon 0.238 kcal/mol), cubic box
+from the reduced density, cutoff 3 sigma with the potential shifted to zero at
+the cutoff (``shift=True``), a Nose-Hoover chain integrator at 100 K with a
+2 fs step, a frame stored every 50 steps (100 fs).  Each trajectory starts from
+a random rotation of a fixed initial structure plus N(0, 0.005 A) noise, is
+energy-minimised, given Maxwell-Boltzmann velocities, then recorded.
+
+Deviation: the force field is written directly with OpenMM's
+``CustomNonbondedForce`` (same energy expression) instead of importing
+openmmtools, which pulls a large dependency tree for one test system.
+Coordinates are stored UNWRAPPED with the box (the authors wrapped them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmark.data.format import write_trajectory
+
+ARGON = {"mass": 39.9, "sigma_A": 3.4, "epsilon_kcal": 0.238, "atomic_number": 18}
+NM_PER_PS_TO_A_PER_FS = 0.01
+
+DEFAULTS = {
+    "n_particles": 258,
+    "reduced_density": 0.50,
+    "cutoff_sigma": 3.0,
+    "temperature_K": 100.0,
+    "timestep_fs": 2.0,
+    "steps_per_frame": 50,
+    "n_frames": 10000,
+    "n_trajectories": 8,
+    "init_noise_A": 0.005,
+    "collision_frequency_per_ps": 1.0,
+    "threads": 1,
+}
+
+
+def box_edge_A(n_particles: int, reduced_density: float) -> float:
+    return float((n_particles / reduced_density) ** (1.0 / 3.0) * ARGON["sigma_A"])
+
+
+def initial_structure(n_particles: int, edge_A: float, rng: np.random.Generator) -> np.ndarray:
+    """Atoms on a jittered cubic lattice filling the box (no overlaps), in Angstrom."""
+    per_side = int(np.ceil(n_particles ** (1.0 / 3.0)))
+    grid = np.stack(np.meshgrid(*[np.arange(per_side)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    chosen = grid[rng.permutation(len(grid))[:n_particles]]
+    spacing = edge_A / per_side
+    return (chosen + 0.5) * spacing + rng.normal(0.0, 0.05 * spacing, size=(n_particles, 3))
+
+
+def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q * np.sign(np.diag(r))
+    if np.linalg.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q
+
+
+def build_system(params: dict):
+    import openmm
+    from openmm import unit
+
+    n = params["n_particles"]
+    edge_nm = box_edge_A(n, params["reduced_density"]) / 10.0
+    sigma_nm = ARGON["sigma_A"] / 10.0
+    cutoff_nm = params["cutoff_sigma"] * sigma_nm
+    if cutoff_nm >= edge_nm / 2:
+        raise ValueError(f"lj_argon: box edge {edge_nm * 10:.1f} A is too small for a "
+                         f"{cutoff_nm * 10:.1f} A cutoff; raise n_particles or lower cutoff_sigma")
+    system = openmm.System()
+    system.setDefaultPeriodicBoxVectors(openmm.Vec3(edge_nm, 0, 0), openmm.Vec3(0, edge_nm, 0),
+                                        openmm.Vec3(0, 0, edge_nm))
+    # shift=True: the pair energy is shifted so that it vanishes at the cutoff.
+    energy = "4*epsilon*((sigma/r)^12-(sigma/r)^6) - 4*epsilon*((sigma/rc)^12-(sigma/rc)^6)"
+    force = openmm.CustomNonbondedForce(energy)
+    force.addGlobalParameter("epsilon", ARGON["epsilon_kcal"] * 4.184)
+    force.addGlobalParameter("sigma", sigma_nm)
+    force.addGlobalParameter("rc", cutoff_nm)
+    force.setNonbondedMethod(openmm.CustomNonbondedForce.CutoffPeriodic)
+    force.setCutoffDistance(cutoff_nm * unit.nanometer)
+    for _ in range(n):
+        system.addParticle(ARGON["mass"])
+        force.addParticle([])
+    system.addForce(force)
+    return system, edge_nm
+
+
+def simulate_trajectory(params: dict, seed: int, progress=None) -> dict:
+    """Run one trajectory; returns positions/velocities in A and A/fs (float32)."""
+    import openmm
+    from openmm import unit
+
+    n = params["n_particles"]
+    system, edge_nm = build_system(params)
+    # The initial structure is shared by all trajectories of a dataset (seeded by the
+    # dataset seed); each trajectory rotates it and adds noise with its own seed.
+    base = initial_structure(n, edge_nm * 10, np.random.default_rng(params["structure_seed"]))
+    rng = np.random.default_rng(seed)
+    centre = np.full(3, edge_nm * 5)
+    start = (base - centre) @ random_rotation(rng).T + centre
+    start = start + rng.normal(0.0, params["init_noise_A"], size=start.shape)
+    integrator = openmm.NoseHooverIntegrator(params["temperature_K"] * unit.kelvin,
+                                             params["collision_frequency_per_ps"] / unit.picosecond,
+                                             params["timestep_fs"] * unit.femtosecond)
+    platform = openmm.Platform.getPlatformByName("CPU")
+    context = openmm.Context(system, integrator, platform, {"Threads": str(params["threads"])})
+    context.setPositions(start / 10.0 * unit.nanometer)
+    openmm.LocalEnergyMinimizer.minimize(context, 1.0, 1000)
+    context.setVelocitiesToTemperature(params["temperature_K"] * unit.kelvin, int(seed % 2**31))
+    n_frames, every = params["n_frames"], params["steps_per_frame"]
+    positions = np.empty((n_frames, n, 3), dtype=np.float32)
+    velocities = np.empty((n_frames, n, 3), dtype=np.float32)
+    for frame in range(n_frames):
+        if frame:
+            integrator.step(every)
+        state = context.getState(getPositions=True, getVelocities=True, enforcePeriodicBox=False)
+        positions[frame] = state.getPositions(asNumpy=True).value_in_unit(unit.angstrom)
+        velocities[frame] = state.getVelocities(asNumpy=True).value_in_unit(
+            unit.nanometer / unit.picosecond) * NM_PER_PS_TO_A_PER_FS
+        if progress is not None:
+            progress.update(1)
+    return {"positions": positions, "velocities": velocities, "box": [edge_nm * 10] * 3,
+            "engine": f"OpenMM {openmm.__version__} CPU"}
+
+
+def generate_trajectory(directory, params: dict, index: int, seed: int, progress=None) -> None:
+    out = simulate_trajectory(params, seed, progress)
+    n = params["n_particles"]
+    write_trajectory(
+        directory, out["positions"], velocities=out["velocities"],
+        dt_fs=params["timestep_fs"] * params["steps_per_frame"],
+        atomic_numbers=[ARGON["atomic_number"]] * n, masses=[ARGON["mass"]] * n, box=out["box"],
+        provenance={"engine": out["engine"], "system": "Lennard-Jones argon", "seed": seed,
+                    "trajectory_index": index, "params": params},
+    )

@@ -1,0 +1,98 @@
+"""Registered dataset kinds and the generic, resumable ``make_dataset`` driver.
+
+A dataset kind is a generator of trajectories plus its default parameters.  A
+suite names dataset *instances* (e.g. ``lj_tiny``) that pick a kind and
+override its parameters; the instance is built under ``<work>/data/<name>``.
+To add a kind: write a module with ``DEFAULTS`` and
+``generate_trajectory(directory, params, index, seed, progress)`` and register
+it in ``KINDS`` below.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from benchmark.data.format import Dataset, open_dataset, write_manifest
+from benchmark.io import stable_hash
+
+
+@dataclass(frozen=True)
+class DatasetKind:
+    name: str
+    module: str
+    description: str
+    periodic: bool
+    graph: str  # "radius" (liquids: methods build neighbour lists) or "bonds" (molecules)
+
+    @property
+    def defaults(self) -> dict:
+        return dict(importlib.import_module(self.module).DEFAULTS)
+
+
+KINDS: dict[str, DatasetKind] = {
+    k.name: k
+    for k in [
+        DatasetKind("lj_argon", "benchmark.data.lj",
+                    "Lennard-Jones argon, 258 atoms, 100 K, 100 fs/frame (OpenMM; DoMiNO's LJ)",
+                    periodic=True, graph="radius"),
+    ]
+}
+
+
+def get_kind(name: str) -> DatasetKind:
+    if name not in KINDS:
+        raise KeyError(f"unknown dataset kind {name!r}; valid kinds: {', '.join(sorted(KINDS))}")
+    return KINDS[name]
+
+
+def resolve_params(kind: str, params: dict | None) -> dict:
+    """Defaults of ``kind`` overridden by ``params``; unknown keys are an error."""
+    defaults = get_kind(kind).defaults
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise KeyError(f"dataset kind {kind!r} has no parameter(s) {unknown}; "
+                       f"valid: {', '.join(sorted(defaults))}")
+    return {**defaults, **params}
+
+
+def trajectory_seed(dataset_seed: int, index: int) -> int:
+    """Seed of trajectory ``index``: independent of how many trajectories exist."""
+    return int(stable_hash({"dataset_seed": dataset_seed, "trajectory": index}, length=8), 16)
+
+
+def make_dataset(out: str | Path, name: str, kind: str, params: dict | None, seed: int,
+                 progress: bool = True) -> Dataset:
+    """Generate (or finish generating) a dataset; finished trajectories are kept.
+
+    Each trajectory is written to a temporary directory and renamed when
+    complete, so an interrupted run resumes at the first missing trajectory.
+    """
+    out = Path(out)
+    spec = get_kind(kind)
+    params = resolve_params(kind, params)
+    params.setdefault("structure_seed", seed)
+    generator = importlib.import_module(spec.module)
+    out.mkdir(parents=True, exist_ok=True)
+    n_traj = params["n_trajectories"]
+    todo = [i for i in range(n_traj) if not (out / f"traj_{i:03d}" / "meta.json").exists()]
+    frames = params.get("n_frames", 1)
+    bar = tqdm(total=len(todo) * frames, desc=f"{name}: {len(todo)}/{n_traj} trajectories to simulate",
+               unit="frame", disable=not progress, mininterval=2.0)
+    for i in todo:
+        final = out / f"traj_{i:03d}"
+        partial = out / f".partial_traj_{i:03d}"
+        shutil.rmtree(partial, ignore_errors=True)
+        generator.generate_trajectory(partial, params, i, trajectory_seed(seed, i), bar)
+        shutil.rmtree(final, ignore_errors=True)
+        partial.rename(final)
+    bar.close()
+    info = {"kind": kind, "description": spec.description, "periodic": spec.periodic,
+            "graph": spec.graph, "seed": seed}
+    write_manifest(out, name=name, kind=kind, params=params, info=info)
+    return open_dataset(out)

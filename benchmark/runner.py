@@ -1,0 +1,139 @@
+"""Run the stages of one cell: data -> split -> train -> evaluate (each one CLI command).
+
+Each stage writes its output atomically; ``train`` keeps resumable checkpoints
+outside its declared output; ``evaluate`` writes the run JSON that aggregation
+reads.  A method that cannot run on a task is recorded as ``not_applicable``,
+one that blows up as ``diverged``: both still produce a run JSON, so the
+tables can say why a cell has no number.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import traceback
+
+import numpy as np
+import torch
+
+from benchmark import METRICS_VERSION
+from benchmark.config import Cell, Suite
+from benchmark.data.format import open_dataset
+from benchmark.data.registry import make_dataset
+from benchmark.evaluation import predict_errors
+from benchmark.io import atomic_path, git_sha, hardware_string, write_json
+from benchmark.metrics import window_rows
+from benchmark.tasks import WindowSpec, build_window_split, load_split, open_parts
+from benchmark.training import Diverged, resolve_device, seed_everything
+from methods import Budget, make_method
+
+PRIMARY = [("mse", "mean_over_offsets"), ("mse", "last_offset")]
+
+
+def make_data(suite: Suite, dataset: str, progress: bool = True):
+    entry = suite.datasets[dataset]
+    return make_dataset(suite.dataset_dir(dataset), dataset, entry["kind"], entry.get("params"),
+                        seed=entry.get("seed", 0), progress=progress)
+
+
+def make_split(suite: Suite, task: str, dataset: str) -> None:
+    entry = suite.tasks[task]
+    ds = open_dataset(suite.dataset_dir(dataset), verify=True)
+    spec = WindowSpec.from_params(entry["params"])
+    split_cfg = entry.get("split", {"strategy": "by_trajectory"})
+    split = build_window_split(ds, spec, split_cfg["strategy"], split_cfg.get("params", {}),
+                               seed=suite.split_seed(task))
+    write_json(suite.split_path(task, dataset), split)
+
+
+def _open(suite: Suite, cell: Cell, parts):
+    ds = open_dataset(suite.dataset_dir(cell.dataset))
+    split = load_split(suite.split_path(cell.task, cell.dataset))
+    graph = suite.tasks[cell.task].get("graph", {"kind": "none"})
+    return ds, split, open_parts(ds, split, graph, parts)
+
+
+def reproduce_command(suite: Suite, cell: Cell) -> str:
+    """The exact command that recomputes this cell (retraining it)."""
+    extra = "".join(f" {k}={v}" for k, v in (("work_dir", suite.work_dir), ("results_dir", suite.results_dir))
+                    if str(v) != suite.default_dir(k))
+    return (f"snakemake --cores 2 {suite.run_path(cell)} --config suite={suite.name}{extra}"
+            f" --forcerun train_cell")
+
+
+def train_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
+    """Fit one method for one seed; writes the model file (declared output)."""
+    device = resolve_device(device)
+    entry = suite.method_entry(cell.variant)
+    method = make_method(entry["method"], entry["params"])
+    _, _, sets = _open(suite, cell, ("train", "val"))
+    protocol = suite.tasks[cell.task]["protocol"]
+    record = {"cell": cell.__dict__, "method": entry["method"], "status": "ok", "note": "",
+              "device": device, "fit_info": {}, "train_seconds": 0.0}
+    reason = method.skip_reason(protocol, sets["train"])
+    if reason:
+        record.update(status="not_applicable", note=reason)
+    else:
+        seed_everything(cell.seed)
+        start = time.perf_counter()
+        try:
+            record["fit_info"] = method.fit(sets["train"], sets["val"], Budget(**entry["budget"]), cell.seed,
+                                            device, checkpoint_dir=suite.checkpoint_dir(cell))
+        except Diverged as exc:
+            record.update(status="diverged", note=str(exc), diverged_epoch=exc.epoch)
+        record["train_seconds"] = time.perf_counter() - start
+        if record["status"] == "ok":
+            record["state"] = method.state_dict()
+            record["n_params"] = method.n_params()
+    with atomic_path(suite.model_path(cell)) as tmp:
+        torch.save(record, tmp)
+    return record
+
+
+def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
+    """Predict val and test with the trained model; write the run JSON."""
+    device = resolve_device(device)
+    record = torch.load(suite.model_path(cell), map_location="cpu", weights_only=False)
+    entry = suite.method_entry(cell.variant)
+    ds, split, sets = _open(suite, cell, ("val", "test"))
+    spec = WindowSpec(**split["spec"])
+    run = {
+        "suite": suite.name, "task": cell.task, "protocol": split["protocol"], "dataset": cell.dataset,
+        "split_variant": split["strategy"], "method": entry["method"], "variant": cell.variant,
+        "seed": cell.seed, "status": record["status"], "note": record["note"],
+        "n_params": record.get("n_params", 0), "train_seconds": record["train_seconds"],
+        "predict_seconds": None, "device": device, "hardware": hardware_string(device),
+        "python": platform.python_version(), "torch": torch.__version__,
+        "git_sha": git_sha(), "config_hash": suite.config_hash(cell), "dataset_sha256": ds.checksum,
+        "metrics_version": METRICS_VERSION, "command": reproduce_command(suite, cell),
+        "fit_info": {k: v for k, v in record["fit_info"].items() if k != "history"},
+        "history": record["fit_info"].get("history", []), "rows": [],
+    }
+    if record["status"] == "ok":
+        method = make_method(entry["method"], entry["params"])
+        method.load_state_dict(record["state"])
+        method.to(device)
+        batch = method.params.get("batch_size", 256)
+        try:
+            for part in ("val", "test"):
+                seed_everything(cell.seed)
+                start = time.perf_counter()
+                err = predict_errors(method, sets[part], batch, device)
+                if part == "test":
+                    run["predict_seconds"] = (time.perf_counter() - start) / len(sets[part])
+                bad = int((~np.isfinite(err)).any(axis=1).sum())
+                if bad:
+                    run.update(status="diverged", note=f"non-finite or exploded predictions in {bad} "
+                                                       f"{part} samples")
+                for row in window_rows(err, sets[part].offsets, spec.delta_frame):
+                    run["rows"].append({"split": part, **row})
+        except Exception as exc:  # a crash in predict is a failed cell, not a lost workflow
+            run.update(status="failed", note=f"{type(exc).__name__}: {exc}",
+                       traceback=traceback.format_exc(limit=5), rows=[])
+    if not run["rows"]:
+        for part in ("val", "test"):
+            for metric, convention in PRIMARY:
+                run["rows"].append({"split": part, "metric": metric, "convention": convention,
+                                    "horizon": spec.delta_frame, "offset": None, "value": None, "unit": "A^2"})
+    write_json(suite.run_path(cell), run)
+    return run
