@@ -1,0 +1,52 @@
+import shutil
+
+import pytest
+import yaml
+
+from benchmark.config import SUITES_DIR, ConfigError, check_workflow_config, load_suite
+
+
+def _suite(tmp_path, edit):
+    raw = yaml.safe_load((SUITES_DIR / "smoke.yaml").read_text())
+    edit(raw)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return str(path)
+
+
+def test_shipped_suites_are_valid():
+    for path in sorted(SUITES_DIR.glob("*.yaml")):
+        suite = load_suite(str(path))
+        assert suite.cells, path
+
+
+@pytest.mark.parametrize("edit,match", [
+    (lambda r: r["methods"].update(statik=None), r"methods\.statik: unknown 'statik'; valid: constant_velocity.*static"),
+    (lambda r: r.update(sedes=[0]), r"\(top level\): Additional properties.*'sedes'.*allowed keys"),
+    (lambda r: r.update(seeds=[-1]), r"seeds\.0: -1 is less than the minimum of 0"),
+    (lambda r: r["datasets"]["lj_tiny"].update(kind="lj_argonn"), r"datasets\.lj_tiny\.kind: unknown 'lj_argonn'"),
+    (lambda r: r["datasets"]["lj_tiny"]["params"].update(n_particle=3), r"datasets\.lj_tiny\.params.*n_particle"),
+    (lambda r: r["tasks"]["lj_window"]["params"].update(delta_frame=-4), r"tasks\.lj_window\.params\.delta_frame: -4"),
+    (lambda r: r["tasks"]["lj_window"]["params"].update(delta_frame=500), r"delta_frame: 500.*does not fit.*120 frames"),
+    (lambda r: r["tasks"]["lj_window"]["params"].update(num_queries=50), r"num_queries must be in 1..delta_frame=40"),
+    (lambda r: r["tasks"]["lj_window"].update(datasets=["nope"]), r"tasks\.lj_window\.datasets\[0\]: unknown 'nope'"),
+    (lambda r: r["tasks"]["lj_window"].update(protocol="windw"), r"tasks\.lj_window\.protocol: 'windw' is not allowed; valid"),
+    (lambda r: r["methods"].update(static={"params": {"lr": 1}}), r"methods\.static\.params: method 'static' has no parameter"),
+])
+def test_bad_configs_name_the_key(tmp_path, edit, match):
+    with pytest.raises(ConfigError, match=match):
+        load_suite(_suite(tmp_path, edit))
+
+
+def test_unknown_suite_and_workflow_keys():
+    with pytest.raises(ConfigError, match="unknown 'smok'; valid: .*smoke"):
+        load_suite("smok")
+    with pytest.raises(ConfigError, match=r"unknown workflow config key\(s\) \['suit'\]"):
+        check_workflow_config({"suit": "smoke"})
+    with pytest.raises(ConfigError, match="config key 'methods': unknown 'egn'"):
+        load_suite("smoke", methods="static,egn")
+
+
+def test_default_results_dirs():
+    assert str(load_suite("default").results_dir) == "results"
+    assert str(load_suite("smoke").results_dir) == "results/smoke"

@@ -1,0 +1,82 @@
+import numpy as np
+import pytest
+import torch
+
+from benchmark.tasks import TaskError, WindowSpec, build_window_split, open_parts, regular_offsets
+
+
+def test_regular_offsets_match_published_formula():
+    # EGNO/GF-NODE: frames start + 3000*i//8, i = 1..8 (every 375 frames)
+    assert regular_offsets(3000, 8).tolist() == [375, 750, 1125, 1500, 1875, 2250, 2625, 3000]
+
+
+def test_irregular_offsets_distinct_sorted_fixed_by_seed(chain_dataset):
+    spec = WindowSpec(delta_frame=20, num_queries=8, sampling="irregular", n_train=10, n_val=5, n_test=5)
+    a = build_window_split(chain_dataset, spec, "by_trajectory", {}, seed=3)
+    b = build_window_split(chain_dataset, spec, "by_trajectory", {}, seed=3)
+    assert a == b
+    offsets = np.array(a["parts"]["train"]["offsets"])
+    assert (np.diff(offsets, axis=1) > 0).all() and offsets.min() >= 1 and offsets.max() <= 20
+    assert len({tuple(o) for o in offsets}) > 1  # drawn per sample
+
+
+def test_by_trajectory_parts_disjoint_and_inside(chain_dataset):
+    spec = WindowSpec(delta_frame=20, num_queries=4, n_train=10, n_val=5, n_test=5)
+    split = build_window_split(chain_dataset, spec, "by_trajectory", {}, seed=0)
+    trajs = {p: set(split["parts"][p]["traj"]) for p in ("train", "val", "test")}
+    assert not (trajs["train"] & trajs["test"]) and not (trajs["val"] & trajs["test"])
+    for p in trajs:
+        t0 = np.array(split["parts"][p]["t0"])
+        assert (t0 + 20 <= 79).all() and (t0 >= 0).all()
+
+
+def test_blocks_split_is_leak_free(chain_dataset):
+    spec = WindowSpec(delta_frame=5, num_queries=2, n_train=20, n_val=5, n_test=5)
+    split = build_window_split(chain_dataset, spec, "blocks", {}, seed=0)
+    for traj in range(len(chain_dataset)):
+        spans = {}
+        for p in ("train", "val", "test"):
+            part = split["parts"][p]
+            sel = [i for i, t in enumerate(part["traj"]) if t == traj]
+            if sel:
+                t0 = np.array(part["t0"])[sel]
+                spans[p] = (t0.min(), t0.max() + 5)
+        order = [spans[p] for p in ("train", "val", "test") if p in spans]
+        for (a0, a1), (b0, b1) in zip(order, order[1:]):
+            assert b0 - a1 >= 5  # gap of at least delta_frame between any two windows of different parts
+
+
+def test_too_many_windows_is_a_clear_error(chain_dataset):
+    spec = WindowSpec(delta_frame=70, num_queries=4, n_train=500, n_val=5, n_test=5)
+    with pytest.raises(TaskError, match="n_train=500"):
+        build_window_split(chain_dataset, spec, "by_trajectory", {}, seed=0)
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"delta_frame": 0}, "delta_frame"),
+    ({"delta_frame": 4, "num_queries": 8}, "num_queries"),
+    ({"delta_frame": 8, "sampling": "random"}, "sampling"),
+    ({"delta_frame": 8, "horizon": 3}, "unknown"),
+])
+def test_bad_task_params(params, match):
+    with pytest.raises(TaskError, match=match):
+        WindowSpec.from_params(params)
+
+
+def test_context_holds_only_the_past(chain_dataset):
+    spec = WindowSpec(delta_frame=10, num_queries=2, observed=3, n_train=4, n_val=2, n_test=2)
+    split = build_window_split(chain_dataset, spec, "by_trajectory", {}, seed=0)
+    test = open_parts(chain_dataset, split, {"kind": "molecular"})["test"]
+    traj = chain_dataset.trajectory(test.traj_idx[0])
+    t0 = test.t0[0]
+    ctx = test.context([0])
+    np.testing.assert_array_equal(ctx.observed_positions[0].numpy(), traj.positions[t0 - 2:t0 + 1])
+    assert ctx.observed_times.tolist() == [-2 * traj.dt_fs, -traj.dt_fs, 0.0]
+    np.testing.assert_array_equal(test.targets([0])[0].numpy(), traj.positions[t0 + test.offsets[0]])
+    assert torch.allclose(test.query_times([0])[0], torch.tensor(test.offsets[0] * traj.dt_fs, dtype=torch.float32))
+    # forward-difference velocity (no stored velocities in this fixture), A/fs
+    v = (traj.positions[t0 + 1] - traj.positions[t0]) / traj.dt_fs
+    np.testing.assert_allclose(ctx.velocities[0].numpy(), v, rtol=1e-6)
+    # molecular graph from the bonds, plus 2-hop pairs, both directions
+    edges = set(map(tuple, ctx.edges.T.tolist()))
+    assert (0, 1) in edges and (1, 0) in edges and (0, 2) in edges and (0, 3) not in edges
