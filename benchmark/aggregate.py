@@ -11,6 +11,8 @@ import pandas as pd
 
 from benchmark.config import Suite
 from benchmark.io import atomic_path, read_json
+from benchmark.metrics import PRIMARY
+from benchmark.tasks import make_spec
 
 RUN_COLUMNS = ["suite", "protocol", "task", "dataset", "split_variant", "method", "variant", "seed"]
 ROW_COLUMNS = ["split", "metric", "convention", "horizon", "offset", "value", "unit"]
@@ -31,10 +33,12 @@ def collect(suite: Suite) -> tuple[pd.DataFrame, list[str]]:
                         "strategy", "by_trajectory"), "method": suite.method_entry(cell.variant)["method"],
                     "variant": cell.variant, "seed": cell.seed, "status": "missing",
                     "note": "not yet run", "config_hash": suite.config_hash(cell)}
+            protocol = suite.tasks[cell.task]["protocol"]
+            horizon = make_spec(protocol, suite.tasks[cell.task]["params"]).delta_frame
             for part in ("val", "test"):
-                for convention in ("mean_over_offsets", "last_offset"):
-                    rows.append({**base, "split": part, "metric": "mse", "convention": convention,
-                                 "horizon": suite.tasks[cell.task]["params"]["delta_frame"], "unit": "A^2"})
+                for metric, convention in PRIMARY[protocol]:
+                    rows.append({**base, "split": part, "metric": metric, "convention": convention,
+                                 "horizon": horizon, "unit": "A^2"})
             continue
         run = read_json(path)
         base = {k: run.get(k) for k in RUN_COLUMNS + META_COLUMNS}

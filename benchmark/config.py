@@ -170,7 +170,7 @@ def load_suite(name_or_path: str = "default", work_dir: str | None = None, resul
                datasets: str | list | None = None) -> Suite:
     """Load, validate and resolve a suite. Raises :class:`ConfigError` with the key at fault."""
     from benchmark.data.registry import KINDS, resolve_params
-    from benchmark.tasks import TaskError, WindowSpec
+    from benchmark.tasks import TaskError, make_spec
     from methods import REGISTRY, make_method
 
     path = suite_path(name_or_path)
@@ -213,14 +213,15 @@ def load_suite(name_or_path: str = "default", work_dir: str | None = None, resul
             if m not in raw["methods"]:
                 _fail(path, f"tasks.{task}.methods[{i}]", _choices(m, raw["methods"]))
         try:
-            spec = WindowSpec.from_params(entry["params"])
-        except TaskError as exc:
+            spec = make_spec(entry["protocol"], entry["params"])
+        except (TaskError, TypeError) as exc:
             _fail(path, f"tasks.{task}.params", str(exc))
         for ds in entry["datasets"]:
             dentry = raw["datasets"][ds]
             frames = resolve_params(dentry["kind"], dentry.get("params")).get("n_frames")
             if frames is not None and spec.delta_frame + spec.observed > frames:
-                _fail(path, f"tasks.{task}.params.delta_frame",
+                key = "delta_frame" if entry["protocol"] == "window" else "horizon"
+                _fail(path, f"tasks.{task}.params.{key}",
                       f"{spec.delta_frame} (+ observed {spec.observed}) does not fit in dataset {ds!r} "
                       f"of {frames} frames per trajectory")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.metrics import position_sq_error
+from benchmark.metrics import (dihedral_features, dihedrals, extrapolate_rows, position_sq_error, ramachandran_kl,
+                               rdf_wasserstein, structure_rows, vamp2, window_rows)
 
 
 def predict_errors(method, sample_set, batch_size: int, device: str = "cpu",
@@ -29,3 +30,65 @@ def predict_errors(method, sample_set, batch_size: int, device: str = "cpu",
         return err, np.concatenate(preds, axis=0)
     return err
 
+
+
+def _fill(rows: list[dict], horizon: int) -> list[dict]:
+    return [{"horizon": horizon, "offset": None, **r} for r in rows]
+
+
+def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, batch_size: int,
+                  device: str = "cpu") -> tuple[list[dict], int]:
+    """All metric rows of one split part, and the number of samples with non-finite predictions.
+
+    ``metrics_cfg`` (the task's ``metrics`` key) switches on the structure
+    metrics: ``structure`` (bond-length / bond-angle MAE over the dataset's
+    bonds, ``heavy_atoms_only`` by default), ``dihedrals`` (``phi``/``psi``
+    atom quadruples: Ramachandran KL, and VAMP-2 at ``vamp_lag`` for protocol
+    B sequences) and ``rdf`` (Wasserstein-1 between pair-distance
+    distributions up to ``r_max`` A over ``frames`` sampled frames).
+    """
+    metrics_cfg = metrics_cfg or {}
+    spec = sample_set.spec
+    err, pred = predict_errors(method, sample_set, batch_size, device, return_predictions=True)
+    bad = int((~np.isfinite(err)).any(axis=1).sum())
+    if split["protocol"] == "window":
+        rows = window_rows(err, sample_set.offsets, spec.delta_frame)
+    else:
+        norm = split["normalisation"]
+        rows = extrapolate_rows(err, full_domain_offsets=split["full_domain_offsets"], windows=spec.windows,
+                                failure_threshold=spec.failure_threshold, curve_bin=spec.curve_bin,
+                                norm_range=(norm["min"], norm["max"]))
+    if bad or not metrics_cfg:
+        return rows, bad
+    target = sample_set.targets(np.arange(len(sample_set))).numpy()
+    frames_pred = pred.reshape(-1, *pred.shape[-2:])
+    frames_true = target.reshape(-1, *target.shape[-2:])
+    extra = []
+    if "structure" in metrics_cfg:
+        bonds = sample_set.dataset.trajectory(int(sample_set.traj_idx[0])).bonds
+        if bonds is None:
+            raise ValueError(f"task asks for structure metrics but {sample_set.dataset.path} has no bonds")
+        if metrics_cfg["structure"].get("heavy_atoms_only", True):
+            z = sample_set.atomic_numbers.numpy()
+            bonds = bonds[(z[bonds[:, 0]] > 1) & (z[bonds[:, 1]] > 1)]
+        extra += structure_rows(frames_pred, frames_true, bonds)
+    if "dihedrals" in metrics_cfg:
+        cfg = metrics_cfg["dihedrals"]
+        quads = [cfg["phi"], cfg["psi"]]
+        stride = max(1, len(frames_pred) // cfg.get("max_points", 5000))
+        ang_p, ang_t = dihedrals(frames_pred[::stride], quads), dihedrals(frames_true[::stride], quads)
+        extra.append({"metric": "ramachandran_kl", "convention": "kde_100x100",
+                      "value": ramachandran_kl(ang_t, ang_p), "unit": "nats"})
+        if split["protocol"] == "extrapolate" and "vamp_lag" in cfg:
+            lag = cfg["vamp_lag"]
+            for who, series in (("predicted", pred), ("reference", target)):
+                scores = [vamp2(dihedral_features(dihedrals(seq, quads)), lag) for seq in series]
+                extra.append({"metric": "vamp2", "convention": f"{who}_lag_{lag}",
+                              "value": float(np.mean(scores)), "unit": "score"})
+    if "rdf" in metrics_cfg and sample_set.box is not None:
+        cfg = metrics_cfg["rdf"]
+        pick = np.linspace(0, len(frames_pred) - 1, min(cfg.get("frames", 20), len(frames_pred))).astype(int)
+        extra.append({"metric": "rdf_w1", "convention": f"r_max_{cfg.get('r_max', 10.0):g}",
+                      "value": rdf_wasserstein(frames_pred[pick], frames_true[pick], sample_set.box.numpy(),
+                                               cfg.get("r_max", 10.0)), "unit": "A"})
+    return rows + _fill(extra, spec.delta_frame), bad

@@ -14,6 +14,10 @@ import numpy as np
 
 from benchmark.graph import minimum_image
 
+# The rows every run has, even a failed one (so tables can say why a number is missing).
+PRIMARY = {"window": [("mse", "mean_over_offsets"), ("mse", "last_offset")],
+           "extrapolate": [("mse", "full_domain"), ("mse", "full_domain_normalised")]}
+
 
 def position_sq_error(pred: np.ndarray, target: np.ndarray, box=None) -> np.ndarray:
     """Squared error per sample and query: [..., N, 3] -> [...] (mean over atoms, xyz).
@@ -54,3 +58,171 @@ def window_rows(err: np.ndarray, offsets: np.ndarray, delta_frame: int) -> list[
                      "offset": int(offsets[0, k]) if regular else None,
                      "value": float(err[:, k].mean()), "unit": "A^2"})
     return rows
+
+
+# ---------------------------------------------------------------- protocol B
+def first_failure(err: np.ndarray, threshold: float) -> np.ndarray:
+    """Per sample, the first offset (1-based frame count) whose error exceeds ``threshold``
+    or is not finite; ``K + 1`` when the prediction never fails within the horizon."""
+    err = np.asarray(err, dtype=np.float64)
+    failed = ~np.isfinite(err) | (err > threshold)
+    first = np.argmax(failed, axis=1) + 1
+    return np.where(failed.any(axis=1), first, err.shape[1] + 1)
+
+
+def extrapolate_rows(err: np.ndarray, *, full_domain_offsets, windows, failure_threshold: float,
+                     curve_bin: int, norm_range: tuple[float, float] | None) -> list[dict]:
+    """Protocol B rows from per-sample, per-frame squared errors ``err`` [S, K] (offsets 1..K).
+
+    * ``mse``/``full_domain``: mean over samples and the seeded random future frames;
+    * ``mse_window``/``a-b``: mean over frames a+1..b after the last observed one;
+    * ``mse_curve``/``bin``: mean over consecutive bins of ``curve_bin`` frames (offset = bin end);
+    * ``time_to_failure``: mean over samples of the first failing frame (K+1 if none),
+      ``failed_fraction``: share of samples that failed within the horizon;
+    * ``*_normalised``: the same MSEs in DoMiNO's [-1, 1] min-max units
+      (scale ``(2 / (max - min))^2`` from the training positions).
+    """
+    err = np.asarray(err, dtype=np.float64)
+    S, K = err.shape
+    if S == 0 or K == 0:
+        raise ValueError(f"extrapolation errors must be a non-empty [samples, frames] array, got {err.shape}")
+    scale = None if norm_range is None else (2.0 / (norm_range[1] - norm_range[0])) ** 2
+    rows = []
+
+    def add(metric, convention, value, offset=None, unit="A^2"):
+        rows.append({"metric": metric, "convention": convention, "horizon": K, "offset": offset,
+                     "value": float(value), "unit": unit})
+        if scale is not None and unit == "A^2":
+            rows.append({"metric": metric, "convention": convention + "_normalised", "horizon": K,
+                         "offset": offset, "value": float(value) * scale, "unit": "normalised^2"})
+
+    fd = np.asarray(full_domain_offsets, dtype=np.int64)
+    add("mse", "full_domain", err[:, fd - 1].mean())
+    add("mse", "all_frames", err.mean())
+    for a, b in windows:
+        add("mse_window", f"{a}-{b}", err[:, a:b].mean(), offset=b)
+    for start in range(0, K, curve_bin):
+        end = min(start + curve_bin, K)
+        add("mse_curve", f"bin_{curve_bin}", err[:, start:end].mean(), offset=end)
+    first = first_failure(err, failure_threshold)
+    add("time_to_failure", f"threshold_{failure_threshold:g}", first.mean(), unit="frames")
+    add("failed_fraction", f"threshold_{failure_threshold:g}", (first <= K).mean(), unit="fraction")
+    return rows
+
+
+# ---------------------------------------------------------------- structure
+def bond_angle_triples(bonds: np.ndarray) -> np.ndarray:
+    """All angles i-j-k (j the vertex) made by two bonds sharing atom j, i < k."""
+    neighbours: dict[int, set] = {}
+    for i, j in np.asarray(bonds).reshape(-1, 2):
+        neighbours.setdefault(int(i), set()).add(int(j))
+        neighbours.setdefault(int(j), set()).add(int(i))
+    triples = [(i, j, k) for j, nb in sorted(neighbours.items()) for i in sorted(nb) for k in sorted(nb) if i < k]
+    return np.array(triples, dtype=np.int64).reshape(-1, 3)
+
+
+def bond_lengths(x: np.ndarray, bonds: np.ndarray) -> np.ndarray:
+    """[..., N, 3] -> [..., n_bonds] distances."""
+    return np.linalg.norm(x[..., bonds[:, 0], :] - x[..., bonds[:, 1], :], axis=-1)
+
+
+def bond_angles_deg(x: np.ndarray, triples: np.ndarray) -> np.ndarray:
+    """[..., N, 3] -> [..., n_angles] angle at the middle atom, degrees."""
+    a = x[..., triples[:, 0], :] - x[..., triples[:, 1], :]
+    b = x[..., triples[:, 2], :] - x[..., triples[:, 1], :]
+    cos = np.sum(a * b, -1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def structure_rows(pred: np.ndarray, target: np.ndarray, bonds: np.ndarray) -> list[dict]:
+    """Bond-length MAE (A and %) and bond-angle MAE (degrees and %) of predicted frames
+    against the true frames at the same times, over the given bonds and their angles."""
+    pred = np.asarray(pred, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    rows = []
+    if len(bonds):
+        lp, lt = bond_lengths(pred, bonds), bond_lengths(target, bonds)
+        rows += [{"metric": "bond_length_mae", "convention": "A", "value": float(np.mean(np.abs(lp - lt))), "unit": "A"},
+                 {"metric": "bond_length_mae", "convention": "percent",
+                  "value": float(np.mean(np.abs(lp - lt) / lt) * 100), "unit": "%"}]
+    triples = bond_angle_triples(bonds)
+    if len(triples):
+        ap, at = bond_angles_deg(pred, triples), bond_angles_deg(target, triples)
+        rows += [{"metric": "bond_angle_mae", "convention": "degrees", "value": float(np.mean(np.abs(ap - at))), "unit": "deg"},
+                 {"metric": "bond_angle_mae", "convention": "percent",
+                  "value": float(np.mean(np.abs(ap - at) / at) * 100), "unit": "%"}]
+    return rows
+
+
+def dihedrals(x: np.ndarray, quads) -> np.ndarray:
+    """[F, N, 3] positions (A) -> [F, len(quads)] dihedral angles in radians, with mdtraj."""
+    import mdtraj
+
+    traj = mdtraj.Trajectory(np.asarray(x, dtype=np.float32).reshape(-1, x.shape[-2], 3) / 10.0, None)
+    return mdtraj.compute_dihedrals(traj, np.asarray(quads, dtype=np.int64), periodic=False)
+
+
+def ramachandran_kl(phi_psi_ref: np.ndarray, phi_psi_pred: np.ndarray, grid: int = 100,
+                    eps: float = 1e-10) -> float:
+    """KL(ref || pred) between Gaussian-KDE densities of (phi, psi) on a grid x grid mesh
+    over [-pi, pi)^2, each normalised to sum to one on the grid."""
+    from scipy.stats import gaussian_kde
+
+    axis = np.linspace(-np.pi, np.pi, grid, endpoint=False) + np.pi / grid
+    mesh = np.stack(np.meshgrid(axis, axis, indexing="ij")).reshape(2, -1)
+
+    def density(points):
+        d = gaussian_kde(np.asarray(points, dtype=np.float64).T)(mesh) + eps
+        return d / d.sum()
+
+    p, q = density(phi_psi_ref), density(phi_psi_pred)
+    return float(np.sum(p * np.log(p / q)))
+
+
+def vamp2(features: np.ndarray, lag: int) -> float:
+    """VAMP-2 score (deeptime) of a feature time series [T, d] at ``lag`` frames."""
+    from deeptime.decomposition import VAMP
+
+    model = VAMP(lagtime=lag).fit(np.asarray(features, dtype=np.float64)).fetch_model()
+    return float(model.score(r=2))
+
+
+def dihedral_features(angles: np.ndarray) -> np.ndarray:
+    """[T, m] angles -> [T, 2m] (sin, cos) features, continuous across +-pi."""
+    return np.concatenate([np.sin(angles), np.cos(angles)], axis=-1)
+
+
+# ---------------------------------------------------------------- liquids
+def pair_distances(x: np.ndarray, box, r_max: float) -> np.ndarray:
+    """All minimum-image pair distances below ``r_max`` over frames [F, N, 3]."""
+    x = np.asarray(x, dtype=np.float64)
+    iu = np.triu_indices(x.shape[1], k=1)
+    out = []
+    for frame in x:
+        d = np.linalg.norm(minimum_image(frame[iu[0]] - frame[iu[1]], box), axis=-1)
+        out.append(d[d < r_max])
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def rdf(x: np.ndarray, box, r_max: float, bins: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Radial distribution function g(r) of frames [F, N, 3] in an orthorhombic box."""
+    x = np.asarray(x)
+    n = x.shape[1]
+    d = pair_distances(x, box, r_max)
+    hist, edges = np.histogram(d, bins=bins, range=(0.0, r_max))
+    r = 0.5 * (edges[1:] + edges[:-1])
+    shell = 4.0 / 3.0 * np.pi * (edges[1:] ** 3 - edges[:-1] ** 3)
+    density = n / float(np.prod(box))
+    ideal = shell * density * n / 2.0 * x.shape[0]
+    return r, hist / ideal
+
+
+def rdf_wasserstein(pred: np.ndarray, target: np.ndarray, box, r_max: float) -> float:
+    """Wasserstein-1 (A) between the pair-distance distributions (r < r_max) of predicted
+    and reference frames: 0 when the predicted liquid structure matches."""
+    from scipy.stats import wasserstein_distance
+
+    a, b = pair_distances(pred, box, r_max), pair_distances(target, box, r_max)
+    if len(a) == 0 or len(b) == 0:
+        return float("nan")
+    return float(wasserstein_distance(a, b))

@@ -13,21 +13,18 @@ import platform
 import time
 import traceback
 
-import numpy as np
 import torch
 
 from benchmark import METRICS_VERSION
 from benchmark.config import Cell, Suite
 from benchmark.data.format import open_dataset
 from benchmark.data.registry import make_dataset
-from benchmark.evaluation import predict_errors
+from benchmark.evaluation import evaluate_part
 from benchmark.io import atomic_path, git_sha, hardware_string, write_json
-from benchmark.metrics import window_rows
-from benchmark.tasks import WindowSpec, build_window_split, load_split, open_parts
+from benchmark.metrics import PRIMARY
+from benchmark.tasks import SPECS, build_split, load_split, open_parts
 from benchmark.training import Diverged, resolve_device, seed_everything
 from methods import Budget, make_method
-
-PRIMARY = [("mse", "mean_over_offsets"), ("mse", "last_offset")]
 
 
 def make_data(suite: Suite, dataset: str, progress: bool = True):
@@ -39,10 +36,9 @@ def make_data(suite: Suite, dataset: str, progress: bool = True):
 def make_split(suite: Suite, task: str, dataset: str) -> None:
     entry = suite.tasks[task]
     ds = open_dataset(suite.dataset_dir(dataset), verify=True)
-    spec = WindowSpec.from_params(entry["params"])
     split_cfg = entry.get("split", {"strategy": "by_trajectory"})
-    split = build_window_split(ds, spec, split_cfg["strategy"], split_cfg.get("params", {}),
-                               seed=suite.split_seed(task))
+    split = build_split(ds, entry["protocol"], entry["params"], split_cfg["strategy"],
+                        split_cfg.get("params", {}), seed=suite.split_seed(task))
     write_json(suite.split_path(task, dataset), split)
 
 
@@ -96,7 +92,7 @@ def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
     record = torch.load(suite.model_path(cell), map_location="cpu", weights_only=False)
     entry = suite.method_entry(cell.variant)
     ds, split, sets = _open(suite, cell, ("val", "test"))
-    spec = WindowSpec(**split["spec"])
+    spec = SPECS[split["protocol"]](**split["spec"])
     run = {
         "suite": suite.name, "task": cell.task, "protocol": split["protocol"], "dataset": cell.dataset,
         "split_variant": split["strategy"], "method": entry["method"], "variant": cell.variant,
@@ -114,26 +110,26 @@ def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
         method.load_state_dict(record["state"])
         method.to(device)
         batch = method.params.get("batch_size", 256)
+        metrics_cfg = suite.tasks[cell.task].get("metrics")
         try:
             for part in ("val", "test"):
                 seed_everything(cell.seed)
                 start = time.perf_counter()
-                err = predict_errors(method, sets[part], batch, device)
+                rows, bad = evaluate_part(method, sets[part], split, metrics_cfg, batch, device)
                 if part == "test":
                     run["predict_seconds"] = (time.perf_counter() - start) / len(sets[part])
-                bad = int((~np.isfinite(err)).any(axis=1).sum())
                 if bad:
                     run.update(status="diverged", note=f"non-finite or exploded predictions in {bad} "
                                                        f"{part} samples")
-                for row in window_rows(err, sets[part].offsets, spec.delta_frame):
-                    run["rows"].append({"split": part, **row})
+                run["rows"] += [{"split": part, **row} for row in rows]
         except Exception as exc:  # a crash in predict is a failed cell, not a lost workflow
             run.update(status="failed", note=f"{type(exc).__name__}: {exc}",
                        traceback=traceback.format_exc(limit=5), rows=[])
     if not run["rows"]:
         for part in ("val", "test"):
-            for metric, convention in PRIMARY:
+            for metric, convention in PRIMARY[split["protocol"]]:
                 run["rows"].append({"split": part, "metric": metric, "convention": convention,
-                                    "horizon": spec.delta_frame, "offset": None, "value": None, "unit": "A^2"})
+                                    "horizon": spec.delta_frame, "offset": None, "value": None,
+                                    "unit": "A^2"})
     write_json(suite.run_path(cell), run)
     return run

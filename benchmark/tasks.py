@@ -12,6 +12,10 @@ Protocol A ("window", EGNO / GF-NODE): one observed frame (``observed=1``),
 or irregular (K distinct sorted offsets in 1..delta_frame per sample from a
 seeded RNG, stored in the split file so they are fixed per sample).
 
+Protocol B ("extrapolate", DoMiNO): one sample per trajectory; the method
+observes the first ``observed`` frames (2000) with velocities and predicts every
+following frame up to ``horizon`` (8000): contiguous offsets 1..horizon.
+
 Split strategies (the split file stores every sample explicitly):
   ``by_trajectory``  whole trajectories go to train / val / test (DoMiNO style);
   ``blocks``         leak-free: each trajectory is cut into contiguous train /
@@ -78,6 +82,129 @@ class WindowSpec:
                 raise TaskError(f"{key} must be >= 1, got {getattr(self, key)}")
 
 
+DOMINO_WINDOWS = [[80, 100], [180, 200], [980, 1000], [1980, 2000], [2980, 3000], [4980, 5000], [7980, 8000]]
+
+
+@dataclass
+class ExtrapolateSpec:
+    """Parameters of an extrapolation task (protocol B).
+
+    ``windows``: terminal windows [a, b] of frames after the last observed one
+    (offsets a+1..b) reported as separate MSEs (DoMiNO Table 3);
+    ``n_full_domain``: size of the seeded random sample of future frames for
+    the "full domain" MSE; ``failure_threshold``: per-frame MSE (A^2) above
+    which a prediction counts as failed (time-to-failure); ``curve_bin``:
+    frames per bin of the reported MSE-over-horizon curve.
+    """
+
+    observed: int = 2000
+    horizon: int = 8000
+    n_full_domain: int = 1000
+    windows: list | None = None  # default: DoMiNO's windows that fit in the horizon
+    failure_threshold: float = 10.0
+    curve_bin: int = 100
+
+    @classmethod
+    def from_params(cls, params: dict) -> "ExtrapolateSpec":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise TaskError(f"unknown extrapolate task parameter(s) {unknown}; valid: {sorted(known)}")
+        spec = cls(**params)
+        spec.check()
+        return spec
+
+    def __post_init__(self):
+        if self.windows is None and isinstance(self.horizon, int):
+            self.windows = [list(w) for w in DOMINO_WINDOWS if w[1] <= self.horizon]
+
+    def check(self) -> None:
+        for key in ("observed", "horizon", "n_full_domain", "curve_bin"):
+            if not (isinstance(getattr(self, key), int) and getattr(self, key) >= 1):
+                raise TaskError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
+        if self.failure_threshold <= 0:
+            raise TaskError(f"failure_threshold must be > 0, got {self.failure_threshold}")
+        for w in self.windows:
+            if not (len(w) == 2 and 0 <= w[0] < w[1] <= self.horizon):
+                raise TaskError(f"windows: {w} must be [a, b] with 0 <= a < b <= horizon={self.horizon}")
+
+    @property
+    def delta_frame(self) -> int:  # the longest offset, as for windows
+        return self.horizon
+
+
+SPECS = {"window": WindowSpec, "extrapolate": ExtrapolateSpec}
+
+
+def make_spec(protocol: str, params: dict):
+    if protocol not in SPECS:
+        raise TaskError(f"unknown protocol {protocol!r}; valid: {', '.join(SPECS)}")
+    return SPECS[protocol].from_params(params)
+
+
+def build_split(dataset: Dataset, protocol: str, params: dict, strategy: str, strategy_params: dict,
+                seed: int) -> dict:
+    spec = make_spec(protocol, params)
+    if protocol == "window":
+        return build_window_split(dataset, spec, strategy, strategy_params, seed)
+    return build_extrapolate_split(dataset, spec, strategy, strategy_params, seed)
+
+
+def _trajectory_parts(n: int, params: dict, path) -> dict[str, list[int]]:
+    """Whole trajectories per part: explicit lists, or the last ones for val/test by fraction."""
+    assign = {p: params.get(f"{p}_trajectories") for p in PARTS}
+    if any(v is None for v in assign.values()):
+        n_test = max(1, round(n * params.get("test_fraction", 0.25)))
+        n_val = max(1, round(n * params.get("val_fraction", 0.25)))
+        if n - n_test - n_val < 1:
+            raise TaskError(f"split by_trajectory needs >= 3 trajectories, {path} has {n}")
+        assign = {"train": list(range(n - n_val - n_test)),
+                  "val": list(range(n - n_val - n_test, n - n_test)),
+                  "test": list(range(n - n_test, n))}
+    used = sum(assign.values(), [])
+    if len(set(used)) != len(used) or not all(0 <= i < n for i in used):
+        raise TaskError(f"split by_trajectory: trajectory lists {assign} overlap or leave 0..{n - 1}")
+    return assign
+
+
+def build_extrapolate_split(dataset: Dataset, spec: ExtrapolateSpec, strategy: str, params: dict,
+                            seed: int) -> dict:
+    """Protocol B: every trajectory of a part is one sample (observe, then predict the rest).
+
+    Also records the min-max scale of the TRAINING positions (observed and
+    future frames), for DoMiNO's [-1, 1]-normalised MSE.
+    """
+    from benchmark.splits import require_time_series
+
+    require_time_series(dataset, "extrapolate")  # rMD17: not a time series
+    if strategy != "by_trajectory":
+        raise TaskError(f"protocol extrapolate uses whole trajectories: split strategy must be "
+                        f"by_trajectory, got {strategy!r}")
+    frames = _frames(dataset)
+    need = spec.observed + spec.horizon
+    short = [i for i, f in enumerate(frames) if f < need]
+    if short:
+        raise TaskError(f"observed + horizon = {need} frames, but trajectories {short} of {dataset.path} "
+                        f"have fewer ({min(frames)}); lower horizon/observed or make longer trajectories")
+    assign = _trajectory_parts(len(frames), params, dataset.path)
+    offsets = list(range(1, spec.horizon + 1))
+    lo, hi = np.inf, -np.inf
+    for i in assign["train"]:
+        pos = dataset.trajectory(i).positions
+        for start in range(0, need, 2048):
+            block = np.asarray(pos[start:min(start + 2048, need)])
+            lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
+    rng = np.random.default_rng(seed)
+    full_domain = np.sort(rng.choice(spec.horizon, size=min(spec.n_full_domain, spec.horizon),
+                                     replace=False) + 1)
+    return {"protocol": "extrapolate", "dataset": dataset.name, "dataset_checksum": dataset.checksum,
+            "strategy": strategy, "strategy_params": params, "seed": seed, "spec": spec.__dict__,
+            "normalisation": {"min": lo, "max": hi, "source": "train positions, global min/max"},
+            "full_domain_offsets": full_domain.tolist(),
+            "parts": {p: {"traj": assign[p], "t0": [spec.observed - 1] * len(assign[p]),
+                          "offsets": [offsets] * len(assign[p])} for p in PARTS}}
+
+
 def regular_offsets(delta_frame: int, k: int) -> np.ndarray:
     return np.array([delta_frame * i // k for i in range(1, k + 1)], dtype=np.int64)
 
@@ -116,6 +243,9 @@ def _frames(dataset: Dataset) -> list[int]:
 def build_window_split(dataset: Dataset, spec: WindowSpec, strategy: str, params: dict,
                        seed: int) -> dict:
     """Draw the samples of every part; returns the split file's content."""
+    from benchmark.splits import published_ranges, require_time_series
+
+    require_time_series(dataset, "window")  # rMD17: not a time series, no windows
     atoms = {t["n_atoms"] for t in dataset.manifest["trajectories"]}
     if len(atoms) != 1:
         raise DataError(f"{dataset.path}: trajectories have different atom counts {sorted(atoms)}; "
@@ -126,19 +256,7 @@ def build_window_split(dataset: Dataset, spec: WindowSpec, strategy: str, params
     need = {"train": spec.n_train, "val": spec.n_val, "test": spec.n_test}
     ranges: dict[str, list[tuple[int, int, int]]] = {}
     if strategy == "by_trajectory":
-        n = len(frames)
-        assign = {p: params.get(f"{p}_trajectories") for p in PARTS}
-        if any(v is None for v in assign.values()):
-            n_test = max(1, round(n * params.get("test_fraction", 0.25)))
-            n_val = max(1, round(n * params.get("val_fraction", 0.25)))
-            if n - n_test - n_val < 1:
-                raise TaskError(f"split by_trajectory needs >= 3 trajectories, {dataset.path} has {n}")
-            assign = {"train": list(range(n - n_val - n_test)),
-                      "val": list(range(n - n_val - n_test, n - n_test)),
-                      "test": list(range(n - n_test, n))}
-        used = sum(assign.values(), [])
-        if len(set(used)) != len(used) or not all(0 <= i < n for i in used):
-            raise TaskError(f"split by_trajectory: trajectory lists {assign} overlap or leave 0..{n - 1}")
+        assign = _trajectory_parts(len(frames), params, dataset.path)
         for p in PARTS:
             ranges[p] = [(i, lo_pad, frames[i] - 1 - spec.delta_frame) for i in assign[p]]
     elif strategy == "blocks":
@@ -153,8 +271,10 @@ def build_window_split(dataset: Dataset, spec: WindowSpec, strategy: str, params
                 start = edges[j] + j * gap
                 end = edges[j + 1] + j * gap  # exclusive end of this block
                 ranges[p].append((i, start + lo_pad, end - 1 - spec.delta_frame))
+    elif strategy == "published":  # MD17 start frames of the EGNO/GF-NODE code, one-frame ranges
+        ranges = published_ranges(dataset, spec, params)
     else:
-        raise TaskError(f"unknown split strategy {strategy!r}; valid: by_trajectory, blocks")
+        raise TaskError(f"unknown split strategy {strategy!r}; valid: by_trajectory, blocks, published")
     split = {"protocol": "window", "dataset": dataset.name, "dataset_checksum": dataset.checksum,
              "strategy": strategy, "strategy_params": params, "seed": seed,
              "spec": spec.__dict__, "parts": {}}
@@ -213,8 +333,8 @@ class SampleSet:
     tensors for fast batching.
     """
 
-    def __init__(self, dataset: Dataset, part: dict, spec: WindowSpec, graph: dict | None = None):
-        self.dataset, self.spec = dataset, spec
+    def __init__(self, dataset: Dataset, part: dict, spec, graph: dict | None = None):
+        self.dataset, self.spec, self.graph = dataset, spec, graph
         self.traj_idx = np.asarray(part["traj"], dtype=np.int64)
         self.t0 = np.asarray(part["t0"], dtype=np.int64)
         self.offsets = np.asarray(part["offsets"], dtype=np.int64).reshape(len(self.t0), -1)
@@ -235,8 +355,11 @@ class SampleSet:
             obs_x[s] = traj.positions[lo:t0 + 1]
             if traj.velocities is not None:
                 obs_v[s] = traj.velocities[lo:t0 + 1]
-            else:  # forward difference, the published MD17 convention
+            elif isinstance(spec, WindowSpec):  # forward difference, the published MD17 convention
                 obs_v[s] = (traj.positions[lo + 1:t0 + 2] - traj.positions[lo:t0 + 1]) / traj.dt_fs
+            else:  # protocol B must not peek: backward difference (central inside the history)
+                x = np.asarray(traj.positions[max(lo - 1, 0):t0 + 1])
+                obs_v[s] = np.gradient(x, axis=0)[-L:] / traj.dt_fs
             target[s] = traj.positions[t0 + self.offsets[s]]
         self.observed_positions = torch.from_numpy(obs_x)
         self.observed_velocities = torch.from_numpy(obs_v)
@@ -277,6 +400,35 @@ class SampleSet:
         """[B, K, N, 3] true positions; for losses and the evaluator only."""
         return self._targets[torch.as_tensor(idx, dtype=torch.long)]
 
+    def sequence(self, idx) -> torch.Tensor:
+        """[B, L+K, N, 3] observed then future positions; for ``fit`` on TRAINING parts only.
+
+        Needs contiguous offsets 1..K (protocol B, or a window task with K = delta_frame).
+        """
+        if not (self.offsets == np.arange(1, self.offsets.shape[1] + 1)).all():
+            raise TaskError("sequence() needs contiguous query offsets 1..K (protocol extrapolate)")
+        idx = torch.as_tensor(idx, dtype=torch.long)
+        return torch.cat([self.observed_positions[idx], self._targets[idx]], dim=1)
+
+    def windows(self, delta_frame: int, num_queries: int, n: int, seed: int, observed: int = 1,
+                sampling: str = "regular") -> "SampleSet":
+        """Protocol-A windows re-drawn inside the frames this part covers (for training).
+
+        E.g. a single-frame model trained for protocol B draws windows from the
+        training trajectories' observed and future frames, never from val/test.
+        """
+        spec = WindowSpec(delta_frame=delta_frame, num_queries=num_queries, sampling=sampling,
+                          observed=observed, n_train=n, n_val=1, n_test=1)
+        spec.check()
+        first = self.t0 - self.spec.observed + 1
+        last = self.t0 + self.offsets.max(axis=1)
+        ranges = [(int(i), int(a) + observed - 1, int(b) - delta_frame)
+                  for i, a, b in zip(self.traj_idx, first, last)]
+        rng = np.random.default_rng(seed)
+        traj, t0 = _draw_starts(ranges, n, rng, "windows(n)")
+        part = {"traj": traj.tolist(), "t0": t0.tolist(), "offsets": draw_offsets(spec, n, rng).tolist()}
+        return SampleSet(self.dataset, part, spec, self.graph)
+
     def batches(self, batch_size: int, shuffle: bool = False,
                 generator: torch.Generator | None = None) -> Iterator[tuple[Context, torch.Tensor, torch.Tensor]]:
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
@@ -299,5 +451,5 @@ def open_parts(dataset: Dataset, split: dict, graph: dict | None = None,
         raise DataError(f"split for {dataset.name} was built on dataset checksum "
                         f"{split['dataset_checksum'][:12]}, but {dataset.path} has {dataset.checksum[:12]}; "
                         f"rebuild the split (rerun its rule)")
-    spec = WindowSpec(**split["spec"])
+    spec = SPECS[split["protocol"]](**split["spec"])
     return {p: SampleSet(dataset, split["parts"][p], spec, graph) for p in parts}

@@ -49,7 +49,7 @@ class Method:
     defaults: ClassVar[dict] = {}
     observed_frames: ClassVar[int] = 1
     supports_periodic: ClassVar[bool] = True
-    protocols: ClassVar[tuple[str, ...]] = ("window",)
+    protocols: ClassVar[tuple[str, ...]] = ("window", "extrapolate")
     seed_dependent: ClassVar[bool] = True
 
     def __init__(self, **params):

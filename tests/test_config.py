@@ -26,7 +26,7 @@ def test_shipped_suites_are_valid():
     (lambda r: r.update(seeds=[-1]), r"seeds\.0: -1 is less than the minimum of 0"),
     (lambda r: r["datasets"]["lj_tiny"].update(kind="lj_argonn"), r"datasets\.lj_tiny\.kind: unknown 'lj_argonn'"),
     (lambda r: r["datasets"]["lj_tiny"]["params"].update(n_particle=3), r"datasets\.lj_tiny\.params.*n_particle"),
-    (lambda r: r["tasks"]["lj_window"]["params"].update(delta_frame=-4), r"tasks\.lj_window\.params\.delta_frame: -4"),
+    (lambda r: r["tasks"]["lj_window"]["params"].update(delta_frame=-4), r"tasks\.lj_window\.params: delta_frame must be >= 1, got -4"),
     (lambda r: r["tasks"]["lj_window"]["params"].update(delta_frame=500), r"delta_frame: 500.*does not fit.*120 frames"),
     (lambda r: r["tasks"]["lj_window"]["params"].update(num_queries=50), r"num_queries must be in 1..delta_frame=40"),
     (lambda r: r["tasks"]["lj_window"].update(datasets=["nope"]), r"tasks\.lj_window\.datasets\[0\]: unknown 'nope'"),

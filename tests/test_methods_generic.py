@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from benchmark.evaluation import predict_errors
-from benchmark.tasks import build_window_split, open_parts
+from benchmark.tasks import build_split, build_window_split, open_parts
 from methods import REGISTRY, Budget, make_method
 
 from conftest import SPEC
@@ -21,10 +21,17 @@ from conftest import SPEC
 GRAPHS = {"lj": {"kind": "none"}, "chain": {"kind": "molecular", "cutoff": 1.6, "two_hop": True}}
 
 
-def _sets(request, name, cls):
+# Protocol B on the fixtures: observe 20 frames, predict the next 30 (LJ has 60 frames per trajectory).
+EXTRAPOLATE = {"observed": 20, "horizon": 30, "n_full_domain": 10, "curve_bin": 10}
+
+
+def _sets(request, name, cls, protocol):
     ds = request.getfixturevalue(f"{name}_dataset")
-    spec = dataclasses.replace(SPEC, observed=max(1, cls.observed_frames))
-    split = build_window_split(ds, spec, "by_trajectory", {}, seed=0)
+    if protocol == "window":
+        spec = dataclasses.replace(SPEC, observed=max(1, cls.observed_frames))
+        split = build_window_split(ds, spec, "by_trajectory", {}, seed=0)
+    else:
+        split = build_split(ds, "extrapolate", EXTRAPOLATE, "by_trajectory", {}, seed=0)
     return open_parts(ds, split, GRAPHS[name])
 
 
@@ -35,13 +42,14 @@ def _fit_predict(cls, sets, seed):
     return method, err, pred
 
 
+@pytest.mark.parametrize("protocol", ["window", "extrapolate"])
 @pytest.mark.parametrize("dataset", ["lj", "chain"])
 @pytest.mark.parametrize("name", list(REGISTRY))
-def test_method_contract(request, name, dataset, tmp_path):
+def test_method_contract(request, name, dataset, protocol, tmp_path):
     cls = REGISTRY[name]
     assert cls.description and cls.paper, f"{name}: set description and paper"
-    sets = _sets(request, dataset, cls)
-    reason = make_method(name, getattr(cls, "test_params", {})).skip_reason("window", sets["train"])
+    sets = _sets(request, dataset, cls, protocol)
+    reason = make_method(name, getattr(cls, "test_params", {})).skip_reason(protocol, sets["train"])
     if reason:
         pytest.skip(reason)
     method, err, pred = _fit_predict(cls, sets, seed=0)

@@ -45,3 +45,91 @@ def test_window_conventions():
 def test_window_rows_reject_empty():
     with pytest.raises(ValueError, match="non-empty"):
         window_rows(np.zeros((0, 8)), np.zeros((0, 8)), 8)
+
+
+# ------------------------------------------------------------ protocol B
+from benchmark.metrics import (bond_angle_triples, bond_angles_deg, dihedrals, extrapolate_rows, first_failure,
+                               rdf, rdf_wasserstein, ramachandran_kl, structure_rows, vamp2)
+
+
+def test_first_failure_threshold_nan_and_censored():
+    err = np.array([[0.1, 0.2, 5.0, 0.1],      # fails at frame 3
+                    [0.1, np.nan, 0.1, 0.1],   # non-finite at frame 2
+                    [0.1, 0.1, 0.1, 0.1]])     # never: K + 1 = 5
+    assert first_failure(err, 1.0).tolist() == [3, 2, 5]
+
+
+def test_extrapolate_rows_hand_computed():
+    err = np.arange(1, 11, dtype=float)[None].repeat(2, 0)  # frame k has error k, two samples
+    rows = extrapolate_rows(err, full_domain_offsets=[2, 4], windows=[[0, 2], [8, 10]], failure_threshold=5.5,
+                            curve_bin=4, norm_range=(-1.0, 3.0))
+    get = {(r["metric"], r["convention"], r["offset"]): r["value"] for r in rows}
+    assert get[("mse", "full_domain", None)] == pytest.approx(3.0)       # frames 2 and 4
+    assert get[("mse", "full_domain_normalised", None)] == pytest.approx(3.0 * (2 / 4) ** 2)
+    assert get[("mse", "all_frames", None)] == pytest.approx(5.5)
+    assert get[("mse_window", "0-2", 2)] == pytest.approx(1.5)            # frames 1..2
+    assert get[("mse_window", "8-10", 10)] == pytest.approx(9.5)          # frames 9..10
+    assert [get[("mse_curve", "bin_4", e)] for e in (4, 8, 10)] == pytest.approx([2.5, 6.5, 9.5])
+    assert get[("time_to_failure", "threshold_5.5", None)] == 6
+    assert get[("failed_fraction", "threshold_5.5", None)] == 1.0
+
+
+def test_extrapolate_zero_length_horizon_rejected():
+    with pytest.raises(ValueError, match="non-empty"):
+        extrapolate_rows(np.zeros((1, 0)), full_domain_offsets=[], windows=[], failure_threshold=1, curve_bin=1,
+                         norm_range=None)
+
+
+# ------------------------------------------------------------ structure
+def _water_like():
+    # O at origin, H1 along x at 1 A, H2 along y at 2 A: bond lengths 1 and 2, angle 90 deg
+    return np.array([[0.0, 0, 0], [1.0, 0, 0], [0, 2.0, 0]])
+
+
+def test_bond_lengths_and_angles_hand_computed():
+    bonds = np.array([[0, 1], [0, 2]])
+    assert bond_angle_triples(bonds).tolist() == [[1, 0, 2]]
+    assert bond_angles_deg(_water_like(), bond_angle_triples(bonds))[0] == pytest.approx(90.0)
+    pred = _water_like()
+    pred[1, 0] = 1.5                 # bond 0-1 becomes 1.5 (error 0.5 = 50 %)
+    pred[2] = [0, 2.0 / np.sqrt(2) * 1.0, 0]  # keep angle 90, shorten 0-2 to sqrt(2) (error 2-sqrt2)
+    rows = {(r["metric"], r["convention"]): r["value"] for r in structure_rows(pred[None], _water_like()[None], bonds)}
+    assert rows[("bond_length_mae", "A")] == pytest.approx((0.5 + (2 - np.sqrt(2))) / 2)
+    assert rows[("bond_length_mae", "percent")] == pytest.approx((50 + (2 - np.sqrt(2)) / 2 * 100) / 2)
+    assert rows[("bond_angle_mae", "degrees")] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_dihedral_with_mdtraj_hand_computed():
+    # trans (180 deg) and cis (0 deg) conformations of a 4-atom chain
+    trans = np.array([[[1.0, 1, 0], [0, 0, 0], [0, 0, 1.5], [-1, -1, 1.5]]])
+    cis = np.array([[[1.0, 1, 0], [0, 0, 0], [0, 0, 1.5], [1, 1, 1.5]]])
+    assert abs(dihedrals(trans, [[0, 1, 2, 3]])[0, 0]) == pytest.approx(np.pi, abs=1e-5)
+    assert dihedrals(cis, [[0, 1, 2, 3]])[0, 0] == pytest.approx(0.0, abs=1e-5)
+
+
+def test_ramachandran_kl_zero_for_same_and_positive_for_shifted():
+    rng = np.random.default_rng(0)
+    a = rng.normal([-1.5, 2.5], 0.3, size=(500, 2))
+    assert ramachandran_kl(a, a) == pytest.approx(0.0, abs=1e-9)
+    assert ramachandran_kl(a, a + [1.5, -3.0]) > 1.0
+
+
+def test_vamp2_detects_slow_process():
+    rng = np.random.default_rng(0)
+    slow = np.cumsum(rng.normal(size=(4000, 1)), 0) * 0.01
+    slow = np.sin(slow * 20)
+    noise = rng.normal(size=(4000, 1))
+    assert vamp2(slow, 5) > vamp2(noise, 5) + 0.5
+
+
+def test_rdf_of_ideal_gas_is_flat_and_w1_zero_for_same():
+    rng = np.random.default_rng(0)
+    box = np.array([20.0, 20.0, 20.0])
+    x = rng.uniform(0, 20, size=(20, 200, 3))
+    r, g = rdf(x, box, r_max=8.0, bins=8)
+    assert np.all(np.abs(g[2:] - 1) < 0.1)
+    assert rdf_wasserstein(x, x, box, 8.0) == 0.0
+    lattice = np.stack(np.meshgrid(*[np.arange(5) * 4.0] * 3, indexing="ij"), -1).reshape(1, -1, 3).repeat(20, 0)
+    assert rdf_wasserstein(lattice, x[:, :125], box, 8.0) > 0.5  # a crystal is not a gas
+    # a wrap across the boundary does not change the RDF
+    assert rdf_wasserstein(x + box * np.array([1, 0, -1]), x, box, 8.0) == pytest.approx(0.0, abs=1e-9)

@@ -80,3 +80,39 @@ def test_context_holds_only_the_past(chain_dataset):
     # molecular graph from the bonds, plus 2-hop pairs, both directions
     edges = set(map(tuple, ctx.edges.T.tolist()))
     assert (0, 1) in edges and (1, 0) in edges and (0, 2) in edges and (0, 3) not in edges
+
+
+# ------------------------------------------------------------ protocol B
+from benchmark.tasks import ExtrapolateSpec, build_split
+
+
+def test_extrapolate_split_one_sample_per_trajectory(chain_dataset):
+    params = {"observed": 20, "horizon": 50, "n_full_domain": 10, "windows": [[0, 5], [45, 50]], "curve_bin": 10}
+    split = build_split(chain_dataset, "extrapolate", params, "by_trajectory", {}, seed=0)
+    parts = open_parts(chain_dataset, split, {"kind": "none"})
+    test = parts["test"]
+    assert len(test) == 1 and test.offsets.shape == (1, 50)
+    ctx = test.context([0])
+    traj = chain_dataset.trajectory(test.traj_idx[0])
+    np.testing.assert_array_equal(ctx.observed_positions[0].numpy(), traj.positions[:20])
+    np.testing.assert_array_equal(test.targets([0])[0].numpy(), traj.positions[20:70])
+    # no peeking: the last observed velocity is a backward difference
+    v = (traj.positions[19] - traj.positions[18]) / traj.dt_fs
+    np.testing.assert_allclose(ctx.velocities[0].numpy(), v, rtol=1e-5)
+    # normalisation from TRAINING positions only
+    train_traj = chain_dataset.trajectory(parts["train"].traj_idx[0])
+    assert split["normalisation"]["min"] <= float(np.min(train_traj.positions[:70]))
+    assert len(split["full_domain_offsets"]) == 10 and max(split["full_domain_offsets"]) <= 50
+    # training helpers
+    seq = parts["train"].sequence([0])
+    np.testing.assert_array_equal(seq[0].numpy(), train_traj.positions[:70])
+    win = parts["train"].windows(delta_frame=10, num_queries=2, n=5, seed=0)
+    assert len(win) == 5 and set(win.traj_idx.tolist()) <= set(parts["train"].traj_idx.tolist())
+    assert (win.t0 + 10 <= 69).all()
+
+
+def test_extrapolate_too_long_is_a_clear_error(chain_dataset):
+    with pytest.raises(TaskError, match="observed \\+ horizon = 2100"):
+        build_split(chain_dataset, "extrapolate", {"observed": 100, "horizon": 2000}, "by_trajectory", {}, 0)
+    with pytest.raises(TaskError, match="windows"):
+        ExtrapolateSpec.from_params({"horizon": 10, "windows": [[5, 20]]})
