@@ -3,6 +3,7 @@
   mdhorizon list methods|datasets|suites|cells [--suite S]
   mdhorizon validate [--suite S]
   mdhorizon data make DATASET [--suite S]
+  mdhorizon data import KIND DIR [--suite S]   (verify + convert local copies of md17/rmd17/ala2 files)
   mdhorizon split --task T --dataset D [--suite S]
   mdhorizon train|evaluate|run --task T --dataset D --method V --seed N [--suite S]
   mdhorizon aggregate|tables [--suite S]
@@ -41,9 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["methods", "datasets", "suites", "cells"])
     _common(p)
     _common(sub.add_parser("validate", help="validate a suite config and print its matrix size"))
-    p = sub.add_parser("data", help="make a dataset of the suite")
-    p.add_argument("action", choices=["make"])
-    p.add_argument("dataset")
+    p = sub.add_parser("data", help="make a dataset of the suite, or import local copies of downloaded files")
+    p.add_argument("action", choices=["make", "import"])
+    p.add_argument("dataset", help="make: a dataset of the suite; import: a dataset kind (md17, rmd17, ala2)")
+    p.add_argument("source", nargs="?", help="import: the directory holding the files")
     p.add_argument("--no-progress", action="store_true")
     _common(p)
     p = sub.add_parser("split", help="build the split file of a task on a dataset")
@@ -116,10 +118,20 @@ def _dispatch(args) -> int:
               f"{len(suite.seeds)} seeds)")
         return 0
     if args.command == "data":
-        if args.dataset not in suite.datasets:
-            raise ConfigError(f"{suite.path}: dataset {args.dataset!r} not in suite; "
-                              f"valid: {', '.join(suite.datasets)}")
-        ds = runner.make_data(suite, args.dataset, progress=not args.no_progress)
+        from benchmark.data.download import DownloadError, import_command
+
+        try:
+            if args.action == "import":
+                if not args.source:
+                    raise ConfigError("data import needs a directory: mdhorizon data import <kind> /path/to/dir")
+                return import_command(suite, args.dataset, args.source, progress=not args.no_progress)
+            if args.dataset not in suite.datasets:
+                raise ConfigError(f"{suite.path}: dataset {args.dataset!r} not in suite; "
+                                  f"valid: {', '.join(suite.datasets)}")
+            ds = runner.make_data(suite, args.dataset, progress=not args.no_progress)
+        except DownloadError as exc:
+            print(f"mdhorizon: {exc}", file=sys.stderr)
+            return 1
         print(f"{ds.path}: {len(ds)} trajectories, checksum {ds.checksum[:16]}")
         return 0
     if args.command == "split":
