@@ -40,6 +40,15 @@ KINDS: dict[str, DatasetKind] = {
         DatasetKind("lj_argon", "benchmark.data.lj",
                     "Lennard-Jones argon, 258 atoms, 100 K, 100 fs/frame (OpenMM; DoMiNO's LJ)",
                     periodic=True, graph="radius"),
+        DatasetKind("md17", "benchmark.data.md17",
+                    "MD17 ab-initio MD, one of 8 molecules, heavy atoms, 0.5 fs/frame (download; EGNO/GF-NODE)",
+                    periodic=False, graph="bonds"),
+        DatasetKind("rmd17", "benchmark.data.rmd17",
+                    "revised MD17, 100k structures per molecule; NOT a time series, no window tasks (download)",
+                    periodic=False, graph="bonds"),
+        DatasetKind("ala2", "benchmark.data.ala2",
+                    "alanine dipeptide, mdshare 3 x 250 ns, 22 atoms, 1 ps/frame, one trajectory per run (download)",
+                    periodic=False, graph="bonds"),
     ]
 }
 
@@ -79,6 +88,12 @@ def make_dataset(out: str | Path, name: str, kind: str, params: dict | None, see
     params.setdefault("structure_seed", seed)
     generator = importlib.import_module(spec.module)
     out.mkdir(parents=True, exist_ok=True)
+    if hasattr(generator, "make"):  # downloaded kinds: fetch, verify and convert every trajectory
+        extra = generator.make(out, params, seed, progress)
+        info = {"kind": kind, "description": spec.description, "periodic": spec.periodic,
+                "graph": spec.graph, "seed": seed, **extra}
+        write_manifest(out, name=name, kind=kind, params=params, info=info)
+        return open_dataset(out)
     n_traj = params["n_trajectories"]
     todo = [i for i in range(n_traj) if not (out / f"traj_{i:03d}" / "meta.json").exists()]
     frames = params.get("n_frames", 1)
