@@ -17,8 +17,14 @@ from benchmark.aggregate import read_metrics
 from benchmark.config import Suite
 from benchmark.io import write_text
 
-CONVENTIONS = [("mean_over_offsets", "MSE averaged over the query offsets (GF-NODE convention)"),
-               ("last_offset", "MSE at the last query offset (EGNO convention)")]
+# Sections of a task table per protocol: (metric, convention, title, unit, lower is better).
+SECTIONS = {
+    "window": [("mse", "mean_over_offsets", "MSE averaged over the query offsets (GF-NODE convention)", "Å²", True),
+               ("mse", "last_offset", "MSE at the last query offset (EGNO convention)", "Å²", True)],
+    "extrapolate": [("mse", "full_domain", "MSE over a seeded random sample of future frames (DoMiNO 'full domain')", "Å²", True),
+                    ("mse", "full_domain_normalised", "The same in DoMiNO's [-1, 1] min-max units (scale from training data)", "normalised²", True),
+                    ("time_to_failure", None, "Frames until the per-frame MSE first exceeds the failure threshold (horizon + 1 = never)", "frames", False)],
+}
 STATUS_WORD = {"diverged": "diverged", "not_applicable": "n/a", "missing": "not yet run", "failed": "failed"}
 
 
@@ -44,35 +50,43 @@ def summarise(runs: pd.DataFrame) -> dict:
 
 
 def task_table(table: pd.DataFrame, task: str, suite_name: str) -> str:
-    sub = table[(table["task"] == task) & (table["split"] == "test") & (table["metric"] == "mse")]
+    sub = table[(table["task"] == task) & (table["split"] == "test")]
+    protocol = sub["protocol"].iloc[0]
     datasets = list(dict.fromkeys(sub["dataset"]))
     variants = list(dict.fromkeys(sub["variant"]))
     horizon = sub["horizon"].dropna().unique()
-    lines = [f"# {task}: test MSE (Å²), suite `{suite_name}`", "",
-             f"Protocol `{sub['protocol'].iloc[0]}`, horizon {', '.join(str(int(h)) for h in horizon)} frames, "
+    lines = [f"# {task}: test results, suite `{suite_name}`", "",
+             f"Protocol `{protocol}`, horizon {', '.join(str(int(h)) for h in horizon)} frames, "
              f"split `{sub['split_variant'].iloc[0]}`. Mean ± sample std over seeds (n = seeds with a "
              f"number); best per column in **bold**.", ""]
     notes: list[str] = []
-    for convention, title in CONVENTIONS:
-        rows = sub[sub["convention"] == convention]
-        lines += [f"## {title}", "", "| method | " + " | ".join(datasets) + " | n | params | train s |",
+    for metric, convention, title, unit, lower in SECTIONS[protocol]:
+        rows = sub[sub["metric"] == metric]
+        if convention is not None:
+            rows = rows[rows["convention"] == convention]
+        elif metric not in set(sub["metric"]):
+            rows = sub[(sub["metric"] == "mse") & (sub["status"] != "ok")]  # failed runs still show why
+        if rows.empty:
+            continue
+        lines += [f"## {title} ({unit})", "", "| method | " + " | ".join(datasets) + " | n | params | train s |",
                   "|---" * (len(datasets) + 4) + "|"]
         cells = {(v, d): summarise(rows[(rows["variant"] == v) & (rows["dataset"] == d)])
                  for v in variants for d in datasets}
-        best = {d: np.nanmin([cells[(v, d)]["mean"] for v in variants] + [np.inf]) for d in datasets}
+        sign = 1.0 if lower else -1.0
+        best = {d: np.nanmin([sign * cells[(v, d)]["mean"] for v in variants] + [np.inf]) for d in datasets}
         for v in variants:
-            vrows = rows[rows["variant"] == v]
+            vrows = sub[sub["variant"] == v]
             texts = []
             for d in datasets:
                 c = cells[(v, d)]
                 text = c["text"] or "–"
-                if c["n"] and np.isfinite(best[d]) and c["mean"] == best[d]:
+                if c["n"] and np.isfinite(best[d]) and sign * c["mean"] == best[d]:
                     text = f"**{text}**"
                 texts.append(text)
                 notes += [f"{v} on {d}: {n}" for n in c.get("notes", [])]
             n = int(vrows[vrows["status"] == "ok"]["seed"].nunique())
             params = vrows["n_params"].dropna()
-            train = vrows[vrows["status"] == "ok"]["train_seconds"].dropna()
+            train = vrows[vrows["status"] == "ok"].drop_duplicates("seed")["train_seconds"].dropna()
             params_txt = str(int(params.max())) if len(params) else "–"
             train_txt = f"{train.mean():.1f}" if len(train) else "–"
             lines.append(f"| {v} | {' | '.join(texts)} | {n} | {params_txt} | {train_txt} |")

@@ -24,7 +24,8 @@ def _discover() -> dict[str, type[Method]]:
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         for _, cls in inspect.getmembers(module, inspect.isclass):
-            if issubclass(cls, Method) and cls.__module__ == module.__name__ and cls.name:
+            # a class registers under the ``name`` it sets itself (a subclass inheriting it does not)
+            if issubclass(cls, Method) and cls.__module__ == module.__name__ and cls.__dict__.get("name"):
                 if cls.name in registry:
                     raise RuntimeError(f"method name {cls.name!r} registered twice "
                                        f"({registry[cls.name].__module__}, {module.__name__})")
