@@ -1,0 +1,165 @@
+"""The eight MD17 molecules re-simulated offline with GFN2-xTB (tblite through ASE).
+
+MD17 (Chmiela et al. 2017) holds ab-initio (DFT) MD trajectories at 500 K
+with a 0.5 fs step, one frame per step.  The files may be unreachable, so this
+kind regenerates trajectories of the same shape with a semi-empirical method:
+
+1. The molecule is built from SMILES (``SMILES`` below) with RDKit: explicit
+   hydrogens, an ETKDG embedding (seeded) and an MMFF94 pre-optimisation.
+   Atom order: RDKit's (heavy atoms in SMILES order, then the hydrogens).
+2. Each trajectory rotates that structure at random, adds N(0,
+   ``init_noise_A``) noise, draws Maxwell-Boltzmann velocities at
+   ``temperature_K`` and equilibrates for ``equilibration_ps`` with ASE's
+   Langevin integrator (friction ``equilibration_friction_per_fs``,
+   ``fixcm=False``: with ``fixcm=True`` ASE removes the centre-of-mass motion
+   but still thermostats 3N degrees of freedom, which over-heats a small
+   molecule's internal modes).
+3. Production: ``n_frames`` frames, one every ``steps_per_frame`` steps of
+   ``timestep_fs``, with the same Langevin integrator at a weak friction
+   ``friction_per_fs`` (1/ps by default: the dynamics stay nearly Hamiltonian
+   over a 3000-frame window while the temperature stays at 500 K).
+   Forces: tblite's GFN2-xTB (``method``), default accuracy, 300 K electronic
+   temperature, one OpenMP thread (two one-thread processes beat one
+   two-thread process, and one thread keeps the SCF sums deterministic).
+
+Stored: positions (A), velocities (A/fs), the RDKit bonds in ``meta.json`` and
+``energies.npy`` (float64 [frames, 3]: potential, kinetic, NaN in kJ/mol;
+Langevin dynamics has no conserved energy).
+
+Deviations from MD17, with reasons: GFN2-xTB instead of PBE+vdW-TS DFT
+(offline, ~100 steps/s for aspirin on one core); several independent
+trajectories per molecule instead of one long one (protocol B needs whole
+trajectories for train/val/test); malonaldehyde is built in its enol form
+(the intramolecular H-bonded tautomer MD17 samples).  ``MD17_FRAMES`` holds
+the published frame counts (the ``paper`` suite uses them).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from benchmark.data.format import write_trajectory
+from benchmark.data.lj import random_rotation
+from benchmark.data.water import save_energies
+
+SMILES = {
+    "aspirin": "CC(=O)Oc1ccccc1C(=O)O",
+    "benzene": "c1ccccc1",
+    "ethanol": "CCO",
+    "malonaldehyde": "O=C/C=C\\O",
+    "naphthalene": "c1ccc2ccccc2c1",
+    "salicylic": "OC(=O)c1ccccc1O",
+    "toluene": "Cc1ccccc1",
+    "uracil": "O=C1C=CNC(=O)N1",
+}
+# Frames of the published MD17 files (benzene = the 2017 "benzene_old" file).
+MD17_FRAMES = {"aspirin": 211762, "benzene": 627983, "ethanol": 555092, "malonaldehyde": 993237,
+               "naphthalene": 326250, "salicylic": 320231, "toluene": 442790, "uracil": 133770}
+EV_TO_KJ_PER_MOL = 96.48533212
+KB_EV = 8.617333262e-5
+
+DEFAULTS = {
+    "molecule": "aspirin",
+    "method": "GFN2-xTB",
+    "temperature_K": 500.0,
+    "timestep_fs": 0.5,
+    "steps_per_frame": 1,
+    "n_frames": 10000,
+    "n_trajectories": 1,
+    "equilibration_ps": 5.0,
+    "equilibration_friction_per_fs": 0.01,
+    "friction_per_fs": 0.001,
+    "init_noise_A": 0.005,
+    "embed_seed": 42,
+    "threads": 1,
+}
+
+
+def build_molecule(params: dict):
+    """Atomic numbers, positions (A), masses (Da) and bonds of the MMFF-optimised molecule."""
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    if params["molecule"] not in SMILES:
+        raise ValueError(f"md17_xtb: unknown molecule {params['molecule']!r}; valid: {', '.join(SMILES)}")
+    mol = Chem.AddHs(Chem.MolFromSmiles(SMILES[params["molecule"]]))
+    options = AllChem.ETKDGv3()
+    options.randomSeed = int(params["embed_seed"])
+    if AllChem.EmbedMolecule(mol, options) != 0:
+        raise RuntimeError(f"md17_xtb: RDKit could not embed {params['molecule']}")
+    AllChem.MMFFOptimizeMolecule(mol, maxIters=2000)
+    positions = mol.GetConformer().GetPositions()
+    numbers = np.array([a.GetAtomicNum() for a in mol.GetAtoms()])
+    masses = np.array([a.GetMass() for a in mol.GetAtoms()])
+    bonds = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()]
+    return numbers, positions, masses, bonds
+
+
+def _calculator(params: dict):
+    from tblite.ase import TBLite
+
+    return TBLite(method=params["method"], verbosity=0)
+
+
+def simulate_trajectory(params: dict, seed: int, progress=None) -> dict:
+    os.environ.setdefault("OMP_NUM_THREADS", str(params["threads"]))
+    from ase import Atoms, units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from threadpoolctl import threadpool_limits
+
+    numbers, base, masses, bonds = build_molecule(params)
+    rng = np.random.default_rng(seed)
+    centre = base.mean(0)
+    start = (base - centre) @ random_rotation(rng).T + centre
+    start = start + rng.normal(0.0, params["init_noise_A"], size=start.shape)
+    atoms = Atoms(numbers=numbers, positions=start, masses=masses)
+    atoms.calc = _calculator(params)
+    temperature = params["temperature_K"]
+    dt = params["timestep_fs"] * units.fs
+    frames, every = int(params["n_frames"]), int(params["steps_per_frame"])
+    positions = np.empty((frames, len(atoms), 3), dtype=np.float32)
+    velocities = np.empty((frames, len(atoms), 3), dtype=np.float32)
+    energies = np.full((frames, 3), np.nan)
+    with threadpool_limits(limits=int(params["threads"]), user_api="openmp"):
+        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+        equil = Langevin(atoms, dt, temperature_K=temperature, fixcm=False, rng=rng,
+                         friction=params["equilibration_friction_per_fs"] / units.fs)
+        equil.run(int(round(params["equilibration_ps"] * 1000 / params["timestep_fs"])))
+        dyn = Langevin(atoms, dt, temperature_K=temperature, fixcm=False, rng=rng,
+                       friction=params["friction_per_fs"] / units.fs)
+        for frame in range(frames):
+            if frame:
+                dyn.run(every)
+            positions[frame] = atoms.get_positions()
+            velocities[frame] = atoms.get_velocities() * units.fs  # A per ASE time unit -> A/fs
+            energies[frame, 0] = atoms.get_potential_energy() * EV_TO_KJ_PER_MOL
+            energies[frame, 1] = atoms.get_kinetic_energy() * EV_TO_KJ_PER_MOL
+            if progress is not None:
+                progress.update(1)
+    import ase
+    import rdkit
+    import tblite
+
+    engine = (f"tblite {getattr(tblite, '__version__', '?')} {params['method']} via ASE {ase.__version__}; "
+              f"RDKit {rdkit.__version__} ETKDGv3 + MMFF94")
+    return {"positions": positions, "velocities": velocities, "energies": energies,
+            "atomic_numbers": numbers, "masses": masses, "bonds": bonds, "engine": engine}
+
+
+def generate_trajectory(directory, params: dict, index: int, seed: int, progress=None) -> None:
+    out = simulate_trajectory(params, seed, progress)
+    save_energies(directory, out["energies"])
+    write_trajectory(
+        directory, out["positions"], velocities=out["velocities"],
+        dt_fs=params["timestep_fs"] * params["steps_per_frame"],
+        atomic_numbers=out["atomic_numbers"], masses=out["masses"], bonds=out["bonds"],
+        provenance={"engine": out["engine"], "system": f"MD17 {params['molecule']} (GFN2-xTB re-simulation)",
+                    "smiles": SMILES[params["molecule"]], "seed": seed, "trajectory_index": index,
+                    "integrator": "ASE Langevin, fixcm=False",
+                    "degrees_of_freedom": 3 * len(out["atomic_numbers"]),
+                    "energies_file": "energies.npy: [frames, 3] potential, kinetic, NaN (kJ/mol)",
+                    "params": params},
+    )

@@ -1,0 +1,148 @@
+"""The simulated datasets (water, ALA2, MD17-xTB) on cheap variants: physics, determinism, resume.
+
+Each cheap variant runs the real generator (OpenMM or tblite GFN2-xTB) with
+tiny sizes, so these tests check the same code the default suite runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmark.data import registry
+from benchmark.data.format import open_dataset
+from benchmark.data.registry import make_dataset
+from benchmark.data.report import (density_g_cm3, dihedrals, max_frame_displacement, min_pair_distance,
+                                   ramachandran_basins, rdf, temperature_series, write_report)
+
+# 64 molecules need a 0.55 nm cutoff to fit the ~1.25 nm box; 10 ps of NPT reach the density.
+CHEAP = {
+    "tip3p_water": {"n_molecules": 64, "cutoff_nm": 0.55, "npt_ps": 10.0, "nvt_equilibration_ps": 1.0,
+                    "n_frames": 40, "steps_per_frame": 10, "n_trajectories": 1},
+    "tip4pew_water": {"n_molecules": 64, "cutoff_nm": 0.55, "npt_ps": 10.0, "nvt_equilibration_ps": 1.0,
+                      "n_frames": 40, "steps_per_frame": 10, "n_trajectories": 1},
+    "ala2_sim": {"n_frames": 100, "steps_per_frame": 25, "equilibration_ps": 2.0, "n_trajectories": 2},
+    # Strong friction so a 500-frame run samples its temperature; ethanol is the cheapest molecule.
+    "md17_xtb": {"molecule": "ethanol", "n_frames": 500, "equilibration_ps": 0.25,
+                 "equilibration_friction_per_fs": 0.05, "friction_per_fs": 0.05, "n_trajectories": 2},
+}
+TARGET_K = {"tip3p_water": 300.0, "tip4pew_water": 300.0, "ala2_sim": 300.0, "md17_xtb": 500.0}
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sim")
+    return {kind: make_dataset(root / kind, kind, kind, params, seed=0, progress=False)
+            for kind, params in CHEAP.items()}
+
+
+@pytest.mark.parametrize("kind", list(CHEAP))
+def test_registered_with_graph(kind):
+    spec = registry.get_kind(kind)
+    assert spec.periodic == kind.endswith("water")
+    assert spec.graph == ("radius" if spec.periodic else "bonds")
+    assert {"n_trajectories", "n_frames"} <= set(spec.defaults)
+
+
+@pytest.mark.parametrize("kind", list(CHEAP))
+def test_temperature_and_no_overlaps(datasets, kind):
+    ds = datasets[kind]
+    temps = np.concatenate([temperature_series(t) for t in ds.trajectories()])
+    assert abs(temps.mean() / TARGET_K[kind] - 1) < 0.10, temps.mean()
+    for t in ds.trajectories():
+        assert np.isfinite(np.asarray(t.positions)).all()
+        assert min_pair_distance(t) > 0.7
+        assert t.positions.dtype == np.float32 and t.velocities.dtype == np.float32
+
+
+@pytest.mark.parametrize("kind", ["tip3p_water", "tip4pew_water"])
+def test_water_box(datasets, kind):
+    ds = datasets[kind]
+    t = ds.trajectory(0)
+    assert t.n_atoms == 3 * 64  # real atoms only: TIP4P-Ew's virtual site is dropped
+    assert list(t.atomic_numbers[:6]) == [8, 1, 1, 8, 1, 1] and t.masses.min() > 0.9
+    assert 0.9 < density_g_cm3(t) < 1.1
+    assert len(t.bonds) == 2 * 64
+    oh = np.linalg.norm(t.positions[:, t.bonds[:, 0]] - t.positions[:, t.bonds[:, 1]], axis=-1)
+    assert np.allclose(oh, 0.9572, atol=2e-3)  # rigid O-H, stored unwrapped: never split across the box
+    # Unwrapped: atoms move continuously (a wrap would jump by about a box edge).
+    assert max_frame_displacement(t) < 3.0
+    r, g = rdf([t], 8, 6.0)
+    assert 2.6 < r[np.argmax(g)] < 3.0  # O-O first peak of liquid water ~2.8 A
+
+
+def test_ala2_structure(datasets):
+    ds = datasets["ala2_sim"]
+    t = ds.trajectory(0)
+    assert t.n_atoms == 22 and t.box is None and len(t.bonds) == 21
+    assert list(t.atomic_numbers[[4, 6, 8, 14, 16]]) == [6, 7, 6, 6, 7]  # C N CA C N of phi/psi
+    phi, psi = dihedrals(t.positions, (4, 6, 8, 14)), dihedrals(t.positions, (6, 8, 14, 16))
+    assert np.all(np.abs(phi) <= 180) and np.all(np.abs(psi) <= 180)
+    pops = ramachandran_basins(phi, psi)
+    assert abs(sum(pops.values()) - 1) < 1e-9
+    assert (phi < 0).mean() > 0.5  # L-alanine lives mostly at negative phi
+
+
+def test_md17_xtb_bonds(datasets):
+    t = datasets["md17_xtb"].trajectory(0)
+    assert sorted(t.atomic_numbers.tolist()) == [1] * 6 + [6, 6, 8]
+    d = np.linalg.norm(t.positions[:, t.bonds[:, 0]] - t.positions[:, t.bonds[:, 1]], axis=-1)
+    assert 0.85 < d.min() and d.max() < 1.8
+    assert t.dt_fs == 0.5
+
+
+@pytest.mark.parametrize("kind", ["tip3p_water", "ala2_sim", "md17_xtb"])
+def test_same_seed_is_byte_identical(datasets, tmp_path, kind):
+    params = dict(CHEAP[kind], n_trajectories=1)
+    if kind == "tip3p_water":
+        params.update(npt_ps=1.0, n_frames=10)
+    first = make_dataset(tmp_path / "a", kind, kind, params, seed=3, progress=False)
+    again = make_dataset(tmp_path / "b", kind, kind, params, seed=3, progress=False)
+    assert first.manifest["files"] == again.manifest["files"]
+    assert first.checksum == again.checksum
+    other = make_dataset(tmp_path / "c", kind, kind, params, seed=4, progress=False)
+    assert other.checksum != first.checksum
+
+
+def test_interrupted_generation_resumes(tmp_path, monkeypatch):
+    from benchmark.data import ala2_sim
+
+    params = dict(CHEAP["ala2_sim"], n_frames=20, n_trajectories=3)
+    real = ala2_sim.generate_trajectory
+    calls = []
+
+    def crash_on_second(directory, p, index, seed, progress=None):
+        calls.append(index)
+        if index == 1:
+            raise KeyboardInterrupt("simulated interruption")
+        return real(directory, p, index, seed, progress)
+
+    monkeypatch.setattr(ala2_sim, "generate_trajectory", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        make_dataset(tmp_path / "d", "d", "ala2_sim", params, seed=0, progress=False)
+    assert calls == [0, 1]
+    assert (tmp_path / "d" / "traj_000" / "meta.json").exists()
+    assert not (tmp_path / "d" / "manifest.json").exists()
+    done = (tmp_path / "d" / "traj_000" / "positions.npy").stat().st_mtime_ns
+
+    calls.clear()
+    monkeypatch.setattr(ala2_sim, "generate_trajectory", lambda *a, **k: (calls.append(a[2]), real(*a, **k)))
+    ds = make_dataset(tmp_path / "d", "d", "ala2_sim", params, seed=0, progress=False)
+    assert calls == [1, 2]  # the finished trajectory is not redone
+    assert (tmp_path / "d" / "traj_000" / "positions.npy").stat().st_mtime_ns == done
+    fresh = make_dataset(tmp_path / "e", "e", "ala2_sim", params, seed=0, progress=False)
+    assert ds.checksum == fresh.checksum  # resuming gives the same bytes as one uninterrupted run
+
+
+def test_report(datasets, tmp_path):
+    for kind in ["tip4pew_water", "ala2_sim", "md17_xtb"]:
+        out = write_report(datasets[kind], tmp_path / "data" / f"{kind}.md", name=kind, max_frames=20)
+        text = out.read_text()
+        assert "## Temperature" in text and "closest pair" in text
+        assert (tmp_path / "data" / kind / "temperature.png").stat().st_size > 1000
+    water = (tmp_path / "data" / "tip4pew_water.md").read_text()
+    assert "O-O radial distribution function: first peak at" in water and "Density" in water
+    assert "drift (kJ/mol/ns)" in water  # the Nose-Hoover conserved energy is stored for water
+    assert "alpha_R" in (tmp_path / "data" / "ala2_sim.md").read_text()
+    assert "| C-H |" in (tmp_path / "data" / "md17_xtb.md").read_text()
+    assert open_dataset(datasets["md17_xtb"].path, verify=True)
