@@ -33,7 +33,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*frames, the published.*:UserWa
 # ---- loopback server ------------------------------------------------------------------------
 class Server:
     """``routes[path]`` = list of behaviours, one consumed per request (the last one repeats):
-    ("ok", bytes) | ("404",) | ("drop", bytes, n_bytes_sent_before_closing)."""
+    ("ok", bytes) | ("404",) | ("drop", bytes, n_bytes_sent_before_closing) | ("stall", bytes, n, seconds)."""
 
     def __init__(self):
         self.routes: dict[str, list] = {}
@@ -61,9 +61,11 @@ class Server:
                 self.end_headers()
                 if action[0] == "ok":
                     self.wfile.write(data)
-                else:  # "drop": promise the whole file, send part of it, hang up
+                else:  # "drop": promise the whole file, send part of it, hang up ("stall": wait first)
                     self.wfile.write(data[:action[2]])
                     self.wfile.flush()
+                    if action[0] == "stall":
+                        time.sleep(action[3])
                     self.close_connection = True
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -202,6 +204,15 @@ def test_connection_dropped_mid_file_retry_completes(server, pins, tmp_path):
                 tmp_path / "cache", retries=2)
     assert server.hits["/a/md17_ethanol.npz"] == 2
     assert got.path.read_bytes() == data
+
+
+def test_transfer_stalled_mid_file_is_restarted(server, pins, tmp_path):
+    data = ethanol_npz()
+    server.routes["/a/md17_ethanol.npz"] = [("stall", data, 1000, 1.0), ("ok", data)]
+    pins("md17_ethanol.npz", data)
+    got = fetch(RemoteFile("md17_ethanol.npz", (server.url("a/md17_ethanol.npz"),), "md17"),
+                tmp_path / "cache", retries=1, timeout=(2.0, 0.3))
+    assert server.hits["/a/md17_ethanol.npz"] == 2 and got.path.read_bytes() == data
 
 
 def test_connection_dropped_every_time_fails_cleanly(server, pins, tmp_path):

@@ -167,7 +167,6 @@ def record_pin(name: str, sha256: str, size: int, url: str | None, path: Path | 
     message = (f"{name}: no published checksum; recorded its sha256 {sha256} in {path}. "
                f"Commit that file so that every later download and import is verified against it.")
     warnings.warn(message, UserWarning, stacklevel=3)
-    print(f"warning: {message}", file=sys.stderr)
     return pin
 
 
@@ -257,9 +256,12 @@ def fetch(remote: RemoteFile, cache_dir: str | Path, progress: bool = False, ret
                         failures.append(f"{url}: HTTP {status}")
                         break
                     except requests.exceptions.ConnectionError as exc:
-                        failures.append(f"{url}: cannot connect ({_short(exc)})")
-                        dead_hosts.add(host)
-                        break
+                        if not _read_timeout(exc):  # refused, DNS failure, connect timeout: host down
+                            failures.append(f"{url}: cannot connect ({_short(exc)})")
+                            dead_hosts.add(host)
+                            break
+                        failures.append(f"{url}: transfer stalled, attempt {attempt + 1} of {1 + retries}")
+                        continue
                     except (requests.exceptions.ChunkedEncodingError, requests.exceptions.Timeout,
                             requests.exceptions.ContentDecodingError) as exc:
                         # Cut mid-file: pooch already deleted its temporary file; restart.
@@ -296,6 +298,13 @@ def fetch(remote: RemoteFile, cache_dir: str | Path, progress: bool = False, ret
         f"  {import_hint(remote.kind)}\n"
         f"which verifies it against the pinned checksum and converts it; or add a working mirror to the "
         f"dataset's `mirrors` parameter.")
+
+
+def _read_timeout(exc: Exception) -> bool:
+    """requests reports a read timeout in the middle of a body as a ConnectionError."""
+    from urllib3.exceptions import ReadTimeoutError
+
+    return bool(exc.args) and isinstance(exc.args[0], ReadTimeoutError)
 
 
 def _short(exc: Exception) -> str:
