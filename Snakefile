@@ -37,6 +37,9 @@ rule all:
     input:
         SUITE.metrics_path,
         [RESULTS / "tables" / f"{task}.md" for task in SUITE.tasks],
+        # The physical validation report of every dataset of the suite (rule data_report).
+        [RESULTS / "data" / f"{d}.md" for d in SUITE.datasets
+         if SUITE.only_datasets is None or d in SUITE.only_datasets],
 
 
 rule data:
@@ -49,6 +52,17 @@ rule data:
         mem_mb=lambda wc, attempt: 4000 * attempt,
     shell:
         "{CLI} data make {wildcards.dataset} {COMMON} 2> >(tee {log} >&2)"
+
+
+rule data_report:
+    input:
+        WORK / "data" / "{dataset}" / "manifest.json",
+    output:
+        # Plots land beside it in RESULTS/data/{dataset}/ (temperature, RDF, Ramachandran, bonds).
+        RESULTS / "data" / "{dataset}.md",
+    threads: 1
+    shell:
+        "{CLI} data report {wildcards.dataset} {COMMON}"
 
 
 rule split:

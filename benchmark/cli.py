@@ -4,6 +4,7 @@
   mdhorizon validate [--suite S]
   mdhorizon data make DATASET [--suite S]
   mdhorizon data import KIND DIR [--suite S]   (verify + convert local copies of md17/rmd17/ala2 files)
+  mdhorizon data report DATASET [--suite S]    (physical validation -> <results>/data/DATASET.md + plots)
   mdhorizon split --task T --dataset D [--suite S]
   mdhorizon train|evaluate|run --task T --dataset D --method V --seed N [--suite S]
   mdhorizon aggregate|tables [--suite S]
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _common(sub.add_parser("validate", help="validate a suite config and print its matrix size"))
     p = sub.add_parser("data", help="make a dataset of the suite, or import local copies of downloaded files")
-    p.add_argument("action", choices=["make", "import"])
+    p.add_argument("action", choices=["make", "import", "report"])
     p.add_argument("dataset", help="make: a dataset of the suite; import: a dataset kind (md17, rmd17, ala2)")
     p.add_argument("source", nargs="?", help="import: the directory holding the files")
     p.add_argument("--no-progress", action="store_true")
@@ -116,6 +117,15 @@ def _dispatch(args) -> int:
         print(f"{suite.path}: valid; {len(suite.cells)} cells "
               f"({len(suite.tasks)} tasks, {len(suite.datasets)} datasets, {len(suite.methods)} methods, "
               f"{len(suite.seeds)} seeds)")
+        return 0
+    if args.command == "data" and args.action == "report":
+        from benchmark.data.report import write_report
+
+        if args.dataset not in suite.datasets:
+            raise ConfigError(f"{suite.path}: dataset {args.dataset!r} not in suite; "
+                              f"valid: {', '.join(suite.datasets)}")
+        print(write_report(suite.dataset_dir(args.dataset), suite.results_dir / "data" / f"{args.dataset}.md",
+                           name=args.dataset))
         return 0
     if args.command == "data":
         from benchmark.data.download import DownloadError, import_command
