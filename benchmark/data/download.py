@@ -275,6 +275,7 @@ def fetch(remote: RemoteFile, cache_dir: str | Path, progress: bool = False, ret
                         mismatches.append(url)
                         failures.append(f"{url}: checksum differs from the pinned value")
                         break
+                    _readable(got)
                     os.replace(got, target)
                     shutil.rmtree(staging, ignore_errors=True)
                     sha, md5 = file_hashes(target)
@@ -298,6 +299,13 @@ def fetch(remote: RemoteFile, cache_dir: str | Path, progress: bool = False, ret
         f"  {import_hint(remote.kind)}\n"
         f"which verifies it against the pinned checksum and converts it; or add a working mirror to the "
         f"dataset's `mirrors` parameter.")
+
+
+def _readable(path: Path) -> None:
+    """Temporary files are created 0600; give the cached copy the usual umask-based mode."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _read_timeout(exc: Exception) -> bool:
@@ -324,6 +332,7 @@ def import_file(remote: RemoteFile, source_dir: Path, cache_dir: Path) -> Fetche
         with _locked(cache_dir / f".{remote.name}.lock"):
             with atomic_path(target) as tmp:
                 shutil.copyfile(found, tmp)
+                _readable(tmp)
     return Fetched(target, checked.sha256, checked.md5, checked.bytes, None, checked.pin)
 
 
@@ -333,7 +342,10 @@ def import_command(suite, kind: str, source: str | Path, progress: bool = True) 
 
     from benchmark.data.registry import get_kind, make_dataset, resolve_params
 
-    spec = get_kind(kind)
+    try:
+        spec = get_kind(kind)
+    except KeyError as exc:
+        raise DownloadError(str(exc.args[0])) from None
     module = importlib.import_module(spec.module)
     if not hasattr(module, "remote_files"):
         raise DownloadError(f"dataset kind {kind!r} is simulated, not downloaded; nothing to import")

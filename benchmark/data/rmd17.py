@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.download import (RemoteFile, cache_dir_for, convert_once, expand_urls, fetch,
+from benchmark.data.download import (RemoteFile, _readable, cache_dir_for, convert_once, expand_urls, fetch,
                                      file_hashes)
 from benchmark.data.format import DataError, write_trajectory
 from benchmark.data.md17 import masses_of
@@ -71,6 +71,7 @@ def extract_molecule(archive: Path, mol: str, cache: Path) -> Path:
         with tar.extractfile(info) as src, atomic_path(target) as tmp:
             with open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
+            _readable(tmp)
     return target
 
 
