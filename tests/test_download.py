@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from benchmark.data import download
-from benchmark.data.download import ChecksumError, DownloadError, OfflineError, RemoteFile, fetch
+from benchmark.data.download import ChecksumError, OfflineError, RemoteFile, fetch
 from benchmark.data.format import open_dataset
 from benchmark.data.registry import make_dataset
 from benchmark.tasks import TaskError, WindowSpec, build_window_split

@@ -275,7 +275,7 @@ def fetch(remote: RemoteFile, cache_dir: str | Path, progress: bool = False, ret
                         mismatches.append(url)
                         failures.append(f"{url}: checksum differs from the pinned value")
                         break
-                    _readable(got)
+                    make_readable(got)
                     os.replace(got, target)
                     shutil.rmtree(staging, ignore_errors=True)
                     sha, md5 = file_hashes(target)
@@ -301,7 +301,7 @@ def fetch(remote: RemoteFile, cache_dir: str | Path, progress: bool = False, ret
         f"dataset's `mirrors` parameter.")
 
 
-def _readable(path: Path) -> None:
+def make_readable(path: Path) -> None:
     """Temporary files are created 0600; give the cached copy the usual umask-based mode."""
     umask = os.umask(0)
     os.umask(umask)
@@ -332,7 +332,7 @@ def import_file(remote: RemoteFile, source_dir: Path, cache_dir: Path) -> Fetche
         with _locked(cache_dir / f".{remote.name}.lock"):
             with atomic_path(target) as tmp:
                 shutil.copyfile(found, tmp)
-                _readable(tmp)
+                make_readable(tmp)
     return Fetched(target, checked.sha256, checked.md5, checked.bytes, None, checked.pin)
 
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.download import (RemoteFile, _readable, cache_dir_for, convert_once, expand_urls, fetch,
-                                     file_hashes)
+from benchmark.data.download import (RemoteFile, cache_dir_for, convert_once, expand_urls, fetch, file_hashes,
+                                     make_readable)
 from benchmark.data.format import DataError, write_trajectory
 from benchmark.data.md17 import masses_of
 from benchmark.io import atomic_path
@@ -71,7 +71,7 @@ def extract_molecule(archive: Path, mol: str, cache: Path) -> Path:
         with tar.extractfile(info) as src, atomic_path(target) as tmp:
             with open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
-            _readable(tmp)
+            make_readable(tmp)
     return target
 
 
