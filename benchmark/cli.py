@@ -58,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
         _common(sub.add_parser(name, help=text), cell=True)
     _common(sub.add_parser("aggregate", help="run JSONs -> metrics.csv (reports missing runs)"))
     _common(sub.add_parser("tables", help="metrics.csv -> markdown tables"))
+    p = sub.add_parser("clean", help="remove caches under the work dir (never results)")
+    p.add_argument("kinds", nargs="*", default=["checkpoints", "logs"],
+                   help="checkpoints logs models splits data (default: checkpoints logs)")
+    _common(p)
     return parser
 
 
@@ -173,6 +177,18 @@ def _dispatch(args) -> int:
             print(f"warning: {len(missing)} expected run(s) missing (rows marked 'missing'):", file=sys.stderr)
             for path in missing[:20]:
                 print(f"  {path}", file=sys.stderr)
+        return 0
+    if args.command == "clean":
+        from benchmark.clean import clean
+
+        try:
+            removed = clean(suite.work_dir, suite.results_dir, args.kinds)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        for path, size in removed:
+            print(f"removed {path} ({size / 2**20:.1f} MiB)")
+        if not removed:
+            print(f"nothing to remove under {suite.work_dir}")
         return 0
     if args.command == "tables":
         from benchmark.tables import write_tables

@@ -1,0 +1,157 @@
+"""Faults never corrupt the leaderboard: SIGKILL mid-training, divergence, parallel
+writes, missing runs, clean-up. Fault injection on tiny data through the real CLI
+and Snakemake workflow."""
+
+import json
+import multiprocessing as mp
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from benchmark.aggregate import collect
+from benchmark.clean import clean
+from benchmark.config import Cell, load_suite
+from benchmark.io import read_json, write_json
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FAULTS_SUITE = {
+    "name": "faults",
+    "seeds": [0],
+    "device": "cpu",
+    "datasets": {"lj_tiny": {"kind": "lj_argon", "seed": 0, "params": {
+        "n_particles": 64, "cutoff_sigma": 2.5, "n_frames": 80, "n_trajectories": 3, "steps_per_frame": 10}}},
+    "tasks": {"lj_window": {"protocol": "window", "datasets": ["lj_tiny"], "split": {"strategy": "by_trajectory"},
+                            "params": {"delta_frame": 20, "num_queries": 4, "n_train": 40, "n_val": 10, "n_test": 10}}},
+    "methods": {
+        "static": None,
+        "damped_velocity": {"params": {"epochs": 150, "batch_size": 2, "eval_every": 1}},
+        "damped_diverge": {"method": "damped_velocity", "params": {"lr": 1e30, "epochs": 5}},
+    },
+}
+
+
+def _cli(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "benchmark.cli", *args], capture_output=True, text=True, **kw)
+
+
+def _snakemake(suite_yaml, work, results, *targets, extra=()):
+    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", *extra, *targets, "--config",
+                           f"suite={suite_yaml}", f"work_dir={work}", f"results_dir={results}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_sigkill_resume_identical_and_divergence_isolated(tmp_path):
+    suite_yaml = tmp_path / "faults.yaml"
+    suite_yaml.write_text(yaml.safe_dump(FAULTS_SUITE))
+    work, results = tmp_path / "work", tmp_path / "results"
+    suite = load_suite(str(suite_yaml), work_dir=str(work), results_dir=str(results))
+    cell = Cell("lj_window", "lj_tiny", "damped_velocity", 0)
+    common = ["--suite", str(suite_yaml), "--work-dir", str(work), "--results-dir", str(results)]
+    cell_args = ["--task", "lj_window", "--dataset", "lj_tiny", "--method", "damped_velocity", "--seed", "0"]
+
+    # 1. reference: uninterrupted run of the cell (data and split through the workflow)
+    out = _snakemake(suite_yaml, work, results, str(suite.run_path(cell)))
+    assert out.returncode == 0, out.stderr[-3000:]
+    reference = read_json(suite.run_path(cell))
+    assert reference["status"] == "ok" and reference["fit_info"]["resumed_from_epoch"] == 0
+    for path in (suite.run_path(cell), suite.model_path(cell)):
+        path.unlink()
+    clean(work, results, ["checkpoints"])
+
+    # 2. kill the training process with SIGKILL at a random epoch
+    kill_at = random.Random().randint(3, 40)
+    proc = subprocess.Popen([sys.executable, "-m", "benchmark.cli", "train", *cell_args, *common, "--threads", "1"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ckpt = suite.checkpoint_dir(cell) / "last.pt"
+    killed_epoch = None
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if ckpt.exists():
+            try:
+                epoch = torch.load(ckpt, weights_only=False)["state"]["epoch"]
+            except Exception:  # being replaced right now: try again
+                continue
+            if epoch >= kill_at:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                killed_epoch = epoch
+                break
+        time.sleep(0.02)
+    assert killed_epoch is not None, f"training ended before the kill at epoch {kill_at}: {proc.stderr.read()[-2000:]}"
+    assert not suite.model_path(cell).exists()  # no partial output
+
+    # 3. rerun the whole workflow with -k: resumes, diverging entry isolated
+    out = _snakemake(suite_yaml, work, results, "all", extra=["-k"])
+    assert out.returncode == 0, out.stderr[-3000:]
+    resumed = read_json(suite.run_path(cell))
+    assert resumed["fit_info"]["resumed_from_epoch"] >= killed_epoch
+    assert resumed["rows"] == reference["rows"]  # bit-identical metrics
+    assert resumed["fit_info"]["best_epoch"] == reference["fit_info"]["best_epoch"]
+
+    diverged = read_json(suite.run_path(Cell("lj_window", "lj_tiny", "damped_diverge", 0)))
+    assert diverged["status"] == "diverged" and "diverged at epoch" in diverged["note"]
+    table = (results / "tables" / "lj_window.md").read_text()
+    row = next(line for line in table.splitlines() if line.startswith("| damped_diverge |"))
+    assert "diverged" in row
+    static = next(line for line in table.splitlines() if line.startswith("| static |"))
+    assert any(ch.isdigit() for ch in static.split("|")[2])
+    metrics = pd.read_csv(results / "metrics.csv")
+    assert set(metrics[metrics["variant"] == "static"]["status"]) == {"ok"}
+
+
+def _writer(path, n, tag):
+    for i in range(n):
+        write_json(path, {"writer": tag, "i": i, "payload": [tag] * 20000})
+
+
+def test_parallel_atomic_writes_never_interleave(tmp_path):
+    path = tmp_path / "run.json"
+    write_json(path, {"writer": -1, "i": -1, "payload": []})
+    procs = [mp.get_context("spawn").Process(target=_writer, args=(path, 30, t)) for t in range(4)]
+    for p in procs:
+        p.start()
+    reads = 0
+    while any(p.is_alive() for p in procs):
+        data = json.loads(path.read_text())  # must always parse: never partial
+        assert set(data["payload"]) <= {data["writer"]}
+        reads += 1
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    assert reads > 0
+    assert not [f for f in tmp_path.iterdir() if f.name.endswith(".tmp")]  # no temp files left
+
+
+def test_missing_runs_are_reported_not_dropped(tmp_path):
+    suite = load_suite("smoke", work_dir=str(tmp_path / "w"), results_dir=str(tmp_path / "r"))
+    table, missing = collect(suite)
+    assert len(missing) == len(suite.cells)
+    assert set(table["status"]) == {"missing"}
+    assert set(table["variant"]) == {"static", "constant_velocity"}
+
+
+def test_clean_removes_caches_not_results(tmp_path):
+    work, results = tmp_path / "work", tmp_path / "results"
+    for d in ("checkpoints/a", "logs/b", "data/c"):
+        (work / d).mkdir(parents=True)
+        (work / d / "f").write_text("x")
+    (results / "runs").mkdir(parents=True)
+    (results / "metrics.csv").write_text("keep")
+    removed = clean(work, results)
+    assert {p.name for p, _ in removed} == {"checkpoints", "logs"}
+    assert (work / "data" / "c" / "f").exists() and (results / "metrics.csv").read_text() == "keep"
+    with pytest.raises(ValueError, match="overlaps the results directory"):
+        clean(work, work / "logs" / "res", ["logs"])
+    out = _cli("clean", "--suite", "smoke", "--work-dir", str(work), "--results-dir", str(results), "data")
+    assert out.returncode == 0 and "removed" in out.stdout and not (work / "data").exists()
