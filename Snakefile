@@ -26,6 +26,19 @@ WORK, RESULTS = SUITE.work_dir, SUITE.results_dir
 CLI = f"{sys.executable} -m benchmark.cli"
 COMMON = f"--suite {SUITE.path} --work-dir {WORK} --results-dir {RESULTS} --device {SUITE.device}"
 
+# Per-rule resources grow with the retry attempt (--retries N); `gpu` lets a scheduler
+# (--resources gpu=N locally, the SLURM executor on clusters) place training on GPUs.
+GPU = 0 if SUITE.device == "cpu" else 1
+
+
+def mem_mb(base):
+    return lambda wildcards, attempt: base * attempt
+
+
+def runtime_min(base):
+    return lambda wildcards, attempt: base * attempt
+
+
 wildcard_constraints:
     task="[a-z0-9_]+",
     dataset="[a-z0-9_]+",
@@ -49,7 +62,8 @@ rule data:
         WORK / "logs" / SUITE.name / "data" / "{dataset}.log",
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        mem_mb=mem_mb(4000),
+        runtime=runtime_min(240),
     shell:
         "{CLI} data make {wildcards.dataset} {COMMON} 2> >(tee {log} >&2)"
 
@@ -86,7 +100,9 @@ rule train_cell:
         WORK / "logs" / SUITE.name / "train" / "{task}" / "{dataset}" / "{variant}" / "seed{seed}.log",
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
+        mem_mb=mem_mb(8000),
+        runtime=runtime_min(360),
+        gpu=GPU,
     shell:
         "{CLI} train --task {wildcards.task} --dataset {wildcards.dataset} --method {wildcards.variant}"
         " --seed {wildcards.seed} --threads {threads} {COMMON} > {log} 2>&1"
@@ -100,6 +116,10 @@ rule evaluate_cell:
     log:
         WORK / "logs" / SUITE.name / "evaluate" / "{task}" / "{dataset}" / "{variant}" / "seed{seed}.log",
     threads: 1
+    resources:
+        mem_mb=mem_mb(8000),
+        runtime=runtime_min(120),
+        gpu=GPU,
     shell:
         "{CLI} evaluate --task {wildcards.task} --dataset {wildcards.dataset} --method {wildcards.variant}"
         " --seed {wildcards.seed} --threads {threads} {COMMON} > {log} 2>&1"

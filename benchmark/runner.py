@@ -23,7 +23,8 @@ from benchmark.evaluation import evaluate_part
 from benchmark.io import atomic_path, git_sha, hardware_string, write_json
 from benchmark.metrics import PRIMARY
 from benchmark.tasks import SPECS, build_split, load_split, open_parts
-from benchmark.training import Diverged, resolve_device, seed_everything
+from benchmark.devices import resolve_device
+from benchmark.training import Diverged, seed_everything
 from methods import Budget, make_method
 
 
@@ -59,7 +60,7 @@ def reproduce_command(suite: Suite, cell: Cell) -> str:
 
 def train_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
     """Fit one method for one seed; writes the model file (declared output)."""
-    device = resolve_device(device)
+    device = resolve_device(device, suite.work_dir / "locks")
     entry = suite.method_entry(cell.variant)
     method = make_method(entry["method"], entry["params"])
     _, _, sets = _open(suite, cell, ("train", "val"))
@@ -88,7 +89,7 @@ def train_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
 
 def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
     """Predict val and test with the trained model; write the run JSON."""
-    device = resolve_device(device)
+    device = resolve_device(device, suite.work_dir / "locks")
     record = torch.load(suite.model_path(cell), map_location="cpu", weights_only=False)
     entry = suite.method_entry(cell.variant)
     ds, split, sets = _open(suite, cell, ("val", "test"))

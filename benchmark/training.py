@@ -43,12 +43,6 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919 + 17) % 2**63
 
 
-def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def train_model(method, train, val, *, budget, seed: int, device: str, checkpoint_dir=None) -> dict:
     """Train ``method.model`` (a TorchMethod) and leave the best-on-validation weights in it."""
     p = method.params
