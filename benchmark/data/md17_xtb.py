@@ -139,11 +139,12 @@ def simulate_trajectory(params: dict, seed: int, progress=None) -> dict:
             energies[frame, 1] = atoms.get_kinetic_energy() * EV_TO_KJ_PER_MOL
             if progress is not None:
                 progress.update(1)
+    from importlib.metadata import version
+
     import ase
     import rdkit
-    import tblite
 
-    engine = (f"tblite {getattr(tblite, '__version__', '?')} {params['method']} via ASE {ase.__version__}; "
+    engine = (f"tblite {version('tblite')} {params['method']} via ASE {ase.__version__}; "
               f"RDKit {rdkit.__version__} ETKDGv3 + MMFF94")
     return {"positions": positions, "velocities": velocities, "energies": energies,
             "atomic_numbers": numbers, "masses": masses, "bonds": bonds, "engine": engine}
