@@ -1,0 +1,178 @@
+"""PaiNN message passing, shared by DoMiNO (encoder, graph ODE, decoder) and ITO (conditioner, score net).
+
+Paper: K. T. Schuett, O. T. Unke, M. Gastegger, "Equivariant message passing for
+the prediction of tensorial properties and molecular spectra", ICML 2021.
+Implemented equations (their Eqs. 7-11), per atom i with scalar features
+``s_i`` [F] and vector features ``v_i`` [3, F], edges j -> i with relative
+vector ``r_ij = x_j - x_i`` (minimum image in a periodic box), distance
+``d = |r_ij|`` and unit vector ``u = r_ij / d``:
+
+* message:  ``phi(s_j) * W(d) = (a, b, c)`` with ``phi`` a 2-layer SiLU MLP and
+  ``W`` a linear filter on sin radial basis functions times a cosine cutoff;
+  ``ds_i = sum_j a``,  ``dv_i = sum_j (v_j * b + c * u)``;
+* update:  ``U v, V v`` (linear maps over the feature axis, no bias),
+  ``(a_vv, a_sv, a_ss) = MLP([s_i, |V v_i|])``,
+  ``dv_i = a_vv * U v_i``,  ``ds_i = a_sv * <U v_i, V v_i> + a_ss``.
+
+Scalars are invariant and vectors equivariant under rotations, translations
+and permutations of the atoms (tested in float64 in
+``tests/test_methods_latent.py``).  Graphs: all pairs closer than ``cutoff``
+(A) inside each sample; the pair list comes from a dense [B, N, N]
+distance matrix, which is cheap for the benchmark's sizes (<= ~800 atoms).
+``aggregate="mean"`` divides the neighbour sum by the degree (used inside
+graph ODEs, where summed messages over ~40 neighbours make the dynamics stiff,
+see ``performance-notes.md``); ``"sum"`` is the paper's choice.
+
+This module registers no method; it only holds layers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from benchmark.graph import minimum_image
+
+
+def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 1000.0) -> torch.Tensor:
+    """Transformer-style embedding of a (possibly fractional) step/lag ``t`` [...] -> [..., dim]."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=t.dtype) / max(half, 1))
+    args = t[..., None] * freqs
+    emb = torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
+    if dim % 2:
+        emb = torch.cat([emb, torch.zeros_like(emb[..., :1])], dim=-1)
+    return emb
+
+
+class Graph:
+    """Directed edges j -> i over the flattened atoms of a batch, with geometry.
+
+    ``src``/``dst`` index the flattened nodes [B*N]; ``vec`` [E, 3] is
+    ``x_src - x_dst`` (minimum image), ``dist`` [E]; ``n_nodes`` = B*N.
+    """
+
+    def __init__(self, src, dst, vec, dist, n_nodes):
+        self.src, self.dst, self.vec, self.dist, self.n_nodes = src, dst, vec, dist, n_nodes
+        deg = torch.zeros(n_nodes, dtype=vec.dtype, device=vec.device)
+        deg.index_add_(0, dst, torch.ones_like(dist))
+        self.inv_degree = 1.0 / deg.clamp(min=1.0)
+
+    def repeat(self, times: int) -> "Graph":
+        """The same graph copied ``times`` times over consecutive node blocks (batched ODE segments)."""
+        if times == 1:
+            return self
+        shift = (torch.arange(times, device=self.src.device) * self.n_nodes)[:, None]
+        return Graph((self.src[None] + shift).reshape(-1), (self.dst[None] + shift).reshape(-1),
+                     self.vec.repeat(times, 1), self.dist.repeat(times), self.n_nodes * times)
+
+
+def radius_graph(pos: torch.Tensor, cutoff: float, box: torch.Tensor | None = None) -> Graph:
+    """All pairs i != j of each sample closer than ``cutoff`` (minimum image when ``box`` is set).
+
+    pos [B, N, 3] -> :class:`Graph` over B*N nodes.  The pair list is chosen
+    without gradient; the geometry keeps the gradient with respect to ``pos``.
+    """
+    b, n, _ = pos.shape
+    delta = minimum_image(pos[:, None, :, :] - pos[:, :, None, :], box)  # [B, i, j, 3] = x_j - x_i
+    with torch.no_grad():
+        d2 = (delta.detach() ** 2).sum(-1)
+        eye = torch.eye(n, dtype=torch.bool, device=pos.device)
+        mask = (d2 < cutoff ** 2) & ~eye
+        bi, ii, jj = torch.nonzero(mask, as_tuple=True)
+    vec = delta[bi, ii, jj]
+    dist = torch.sqrt((vec ** 2).sum(-1) + 1e-12)
+    return Graph(bi * n + jj, bi * n + ii, vec, dist, b * n)
+
+
+def fixed_graph(pos: torch.Tensor, edges: torch.Tensor, box: torch.Tensor | None = None) -> Graph:
+    """The given molecular edge list [2, E] (same for every sample) with geometry of ``pos`` [B, N, 3]."""
+    b, n, _ = pos.shape
+    shift = (torch.arange(b, device=pos.device) * n)[:, None]
+    src = (edges[0][None].to(pos.device) + shift).reshape(-1)
+    dst = (edges[1][None].to(pos.device) + shift).reshape(-1)
+    flat = pos.reshape(-1, 3)
+    vec = minimum_image(flat[src] - flat[dst], box)
+    return Graph(src, dst, vec, torch.sqrt((vec ** 2).sum(-1) + 1e-12), b * n)
+
+
+class RadialBasis(nn.Module):
+    """``sin(k pi d / c) / d`` for k = 1..n_rbf, times the cosine cutoff ``0.5 (cos(pi d / c) + 1)``."""
+
+    def __init__(self, n_rbf: int, cutoff: float):
+        super().__init__()
+        self.cutoff = float(cutoff)
+        self.register_buffer("freq", torch.arange(1, n_rbf + 1, dtype=torch.float32) * math.pi / self.cutoff)
+
+    def forward(self, dist):
+        rbf = torch.sin(dist[:, None] * self.freq) / dist[:, None]
+        fcut = 0.5 * (torch.cos(dist * math.pi / self.cutoff) + 1.0) * (dist < self.cutoff)
+        return rbf, fcut
+
+
+class PaiNNLayer(nn.Module):
+    """One PaiNN interaction (message) + update block, residual on s and v."""
+
+    def __init__(self, features: int, n_rbf: int, aggregate: str = "sum"):
+        super().__init__()
+        if aggregate not in ("sum", "mean"):
+            raise ValueError(f"aggregate must be 'sum' or 'mean', got {aggregate!r}")
+        f = features
+        self.aggregate = aggregate
+        self.phi = nn.Sequential(nn.Linear(f, f), nn.SiLU(), nn.Linear(f, 3 * f))
+        self.filter = nn.Linear(n_rbf, 3 * f)
+        self.U = nn.Linear(f, f, bias=False)
+        self.V = nn.Linear(f, f, bias=False)
+        self.update_mlp = nn.Sequential(nn.Linear(2 * f, f), nn.SiLU(), nn.Linear(f, 3 * f))
+
+    def forward(self, s, v, graph: Graph, rbf, fcut):
+        f = s.shape[-1]
+        src, dst = graph.src, graph.dst
+        x = self.phi(s)[src] * self.filter(rbf) * fcut[:, None]
+        a, b, c = torch.split(x, f, dim=-1)
+        unit = graph.vec / graph.dist[:, None]
+        dv_edge = v[src] * b[:, None, :] + c[:, None, :] * unit[:, :, None]
+        ds = torch.zeros_like(s).index_add_(0, dst, a)
+        dv = torch.zeros_like(v).index_add_(0, dst, dv_edge)
+        if self.aggregate == "mean":
+            ds = ds * graph.inv_degree[:, None]
+            dv = dv * graph.inv_degree[:, None, None]
+        s, v = s + ds, v + dv
+        uv, vv = self.U(v), self.V(v)
+        norm = torch.sqrt((vv ** 2).sum(1) + 1e-8)
+        a_vv, a_sv, a_ss = torch.split(self.update_mlp(torch.cat([s, norm], -1)), f, dim=-1)
+        return s + a_sv * (uv * vv).sum(1) + a_ss, v + a_vv[:, None, :] * uv
+
+
+class PaiNN(nn.Module):
+    """A stack of PaiNN layers on given initial features.
+
+    ``forward(s [M, F], v [M, 3, F], graph)`` -> (s, v); the caller builds
+    the initial features (atom embeddings, conditioning) and the graph.
+    """
+
+    def __init__(self, features: int, layers: int, cutoff: float, n_rbf: int = 20, aggregate: str = "sum"):
+        super().__init__()
+        self.rbf = RadialBasis(n_rbf, cutoff)
+        self.layers = nn.ModuleList([PaiNNLayer(features, n_rbf, aggregate) for _ in range(layers)])
+
+    def forward(self, s, v, graph: Graph):
+        rbf, fcut = self.rbf(graph.dist)
+        rbf, fcut = rbf.to(s.dtype), fcut.to(s.dtype)
+        for layer in self.layers:
+            s, v = layer(s, v, graph, rbf, fcut)
+        return s, v
+
+
+class GatedEquivariantReadout(nn.Module):
+    """Equivariant vector output: ``out_i = sum_c W(v_i)[:, c] * g_c(s_i)`` -> [M, 3, out]."""
+
+    def __init__(self, scalar_in: int, vector_in: int, out: int = 1, hidden: int = 64):
+        super().__init__()
+        self.mix = nn.Linear(vector_in, out, bias=False)
+        self.gate = nn.Sequential(nn.Linear(scalar_in, hidden), nn.SiLU(), nn.Linear(hidden, out))
+
+    def forward(self, s, v):
+        return self.mix(v) * self.gate(s)[:, None, :]
