@@ -20,7 +20,11 @@ Split strategies (the split file stores every sample explicitly):
   ``by_trajectory``  whole trajectories go to train / val / test (DoMiNO style);
   ``blocks``         leak-free: each trajectory is cut into contiguous train /
                      val / test blocks separated by a gap >= delta_frame, and
-                     every window lies inside its block.
+                     every window lies inside its block;
+  ``published``      the MD17 start frames of the EGNO/GF-NODE code (vendored);
+  ``interleaved``    distinct random start frames over the same trajectories for
+                     all parts - the public code's rule, which LEAKS (train and
+                     test windows overlap in time); only for the leakage table.
 
 Velocities given to methods: the stored velocities when the dataset has them,
 else the forward difference ``(x[t+1]-x[t])/dt`` (the published MD17 convention,
@@ -273,11 +277,25 @@ def build_window_split(dataset: Dataset, spec: WindowSpec, strategy: str, params
                 ranges[p].append((i, start + lo_pad, end - 1 - spec.delta_frame))
     elif strategy == "published":  # MD17 start frames of the EGNO/GF-NODE code, one-frame ranges
         ranges = published_ranges(dataset, spec, params)
+    elif strategy == "interleaved":  # the public code's own split rule: LEAKS (for the leakage table)
+        every = [(i, lo_pad, f - 1 - spec.delta_frame) for i, f in enumerate(frames)]
     else:
-        raise TaskError(f"unknown split strategy {strategy!r}; valid: by_trajectory, blocks, published")
+        raise TaskError(f"unknown split strategy {strategy!r}; valid: by_trajectory, blocks, published, "
+                        f"interleaved")
     split = {"protocol": "window", "dataset": dataset.name, "dataset_checksum": dataset.checksum,
              "strategy": strategy, "strategy_params": params, "seed": seed,
              "spec": spec.__dict__, "parts": {}}
+    if strategy == "interleaved":
+        # distinct start frames drawn over the same trajectories, then dealt out in random
+        # order: train and test windows interleave and overlap in time (the known flaw).
+        traj, t0 = _draw_starts(every, sum(need.values()), rng, "n_train + n_val + n_test")
+        order = rng.permutation(len(t0))
+        bounds = np.cumsum([0] + [need[p] for p in PARTS])
+        for j, p in enumerate(PARTS):
+            pick = np.sort(order[bounds[j]:bounds[j + 1]])
+            split["parts"][p] = {"traj": traj[pick].tolist(), "t0": t0[pick].tolist(),
+                                 "offsets": draw_offsets(spec, len(pick), rng).tolist()}
+        return split
     for p in PARTS:
         traj, t0 = _draw_starts(ranges[p], need[p], rng, f"n_{p}")
         split["parts"][p] = {"traj": traj.tolist(), "t0": t0.tolist(),
