@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from benchmark.config import check_workflow_config, load_suite
+from benchmark.leaderboard import leaderboard_outputs
 
 check_workflow_config(config)
 SUITE = load_suite(
@@ -50,6 +51,7 @@ rule all:
     input:
         SUITE.metrics_path,
         [RESULTS / "tables" / f"{task}.md" for task in SUITE.tasks],
+        leaderboard_outputs(SUITE),
         # The physical validation report of every dataset of the suite (rule data_report).
         [RESULTS / "data" / f"{d}.md" for d in SUITE.datasets
          if SUITE.only_datasets is None or d in SUITE.only_datasets],
@@ -141,3 +143,13 @@ rule tables:
         [RESULTS / "tables" / f"{task}.md" for task in SUITE.tasks],
     shell:
         "{CLI} tables {COMMON}"
+
+
+rule leaderboard:
+    input:
+        SUITE.metrics_path,
+        "benchmark/published.yaml",
+    output:
+        leaderboard_outputs(SUITE),
+    shell:
+        "{CLI} leaderboard {COMMON}"

@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         _common(sub.add_parser(name, help=text), cell=True)
     _common(sub.add_parser("aggregate", help="run JSONs -> metrics.csv (reports missing runs)"))
     _common(sub.add_parser("tables", help="metrics.csv -> markdown tables"))
+    _common(sub.add_parser("leaderboard", help="metrics.csv -> the papers' tables, figures and LEADERBOARD.md"))
     p = sub.add_parser("clean", help="remove caches under the work dir (never results)")
     p.add_argument("kinds", nargs="*", default=["checkpoints", "logs"],
                    help="checkpoints logs models splits data (default: checkpoints logs)")
@@ -189,6 +190,12 @@ def _dispatch(args) -> int:
             print(f"removed {path} ({size / 2**20:.1f} MiB)")
         if not removed:
             print(f"nothing to remove under {suite.work_dir}")
+        return 0
+    if args.command == "leaderboard":
+        from benchmark.leaderboard import write_leaderboard
+
+        for path in write_leaderboard(suite):
+            print(path)
         return 0
     if args.command == "tables":
         from benchmark.tables import write_tables

@@ -37,8 +37,9 @@ def _fill(rows: list[dict], horizon: int) -> list[dict]:
 
 
 def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, batch_size: int,
-                  device: str = "cpu") -> tuple[list[dict], int]:
-    """All metric rows of one split part, and the number of samples with non-finite predictions.
+                  device: str = "cpu") -> tuple[list[dict], int, dict]:
+    """Metric rows of one split part, the number of samples with non-finite predictions, and
+    artifacts for figures (``phi_psi``: up to 1000 predicted and reference (phi, psi) pairs).
 
     ``metrics_cfg`` (the task's ``metrics`` key) switches on the structure
     metrics: ``structure`` (bond-length / bond-angle MAE over the dataset's
@@ -58,8 +59,9 @@ def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, bat
         rows = extrapolate_rows(err, full_domain_offsets=split["full_domain_offsets"], windows=spec.windows,
                                 failure_threshold=spec.failure_threshold, curve_bin=spec.curve_bin,
                                 norm_range=(norm["min"], norm["max"]))
+    artifacts: dict = {}
     if bad or not metrics_cfg:
-        return rows, bad
+        return rows, bad, artifacts
     target = sample_set.targets(np.arange(len(sample_set))).numpy()
     frames_pred = pred.reshape(-1, *pred.shape[-2:])
     frames_true = target.reshape(-1, *target.shape[-2:])
@@ -79,6 +81,9 @@ def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, bat
         ang_p, ang_t = dihedrals(frames_pred[::stride], quads), dihedrals(frames_true[::stride], quads)
         extra.append({"metric": "ramachandran_kl", "convention": "kde_100x100",
                       "value": ramachandran_kl(ang_t, ang_p), "unit": "nats"})
+        keep = np.linspace(0, len(ang_p) - 1, min(len(ang_p), 1000)).astype(int)
+        artifacts["phi_psi"] = {"predicted": np.round(ang_p[keep], 3).tolist(),
+                                "reference": np.round(ang_t[keep], 3).tolist()}
         if split["protocol"] == "extrapolate" and "vamp_lag" in cfg:
             lag = cfg["vamp_lag"]
             for who, series in (("predicted", pred), ("reference", target)):
@@ -91,4 +96,4 @@ def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, bat
         extra.append({"metric": "rdf_w1", "convention": f"r_max_{cfg.get('r_max', 10.0):g}",
                       "value": rdf_wasserstein(frames_pred[pick], frames_true[pick], sample_set.box.numpy(),
                                                cfg.get("r_max", 10.0)), "unit": "A"})
-    return rows + _fill(extra, spec.delta_frame), bad
+    return rows + _fill(extra, spec.delta_frame), bad, artifacts

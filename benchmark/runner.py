@@ -116,7 +116,9 @@ def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
             for part in ("val", "test"):
                 seed_everything(cell.seed)
                 start = time.perf_counter()
-                rows, bad = evaluate_part(method, sets[part], split, metrics_cfg, batch, device)
+                rows, bad, artifacts = evaluate_part(method, sets[part], split, metrics_cfg, batch, device)
+                if part == "test" and artifacts:
+                    run["artifacts"] = artifacts
                 if part == "test":
                     run["predict_seconds"] = (time.perf_counter() - start) / len(sets[part])
                 if bad:

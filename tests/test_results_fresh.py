@@ -1,27 +1,45 @@
-"""Committed tables must be exactly what the committed metrics.csv generates."""
+"""Committed tables and figures must be exactly what the committed results generate."""
 
+import json
 from pathlib import Path
 
 import pytest
 
 from benchmark.aggregate import read_metrics
 from benchmark.config import load_suite
+from benchmark.leaderboard import figure_data, render_tables
 from benchmark.tables import task_table
 
 ROOT = Path(__file__).resolve().parent.parent
+FIX = "regenerate with `snakemake --cores 2 all --forcerun tables leaderboard` (or `mdhorizon leaderboard`)"
 
 
-def test_committed_tables_are_not_stale():
+@pytest.fixture(scope="module")
+def committed():
     metrics = ROOT / "results" / "metrics.csv"
     if not metrics.exists():
         pytest.skip("no committed results yet")
-    suite = load_suite("default")
-    table = read_metrics(metrics)
-    checked = 0
+    return load_suite("default", results_dir=str(ROOT / "results")), read_metrics(metrics)
+
+
+def test_task_tables_not_stale(committed):
+    suite, table = committed
     for task in sorted(set(table["task"])):
         path = ROOT / "results" / "tables" / f"{task}.md"
-        assert path.exists(), f"{path} missing: run `snakemake --cores 2 all` (rule tables)"
-        assert path.read_text() == task_table(table, task, suite.name), (
-            f"{path} is stale: regenerate with `mdhorizon tables` (or `snakemake --forcerun tables`)")
-        checked += 1
-    assert checked
+        assert path.exists(), f"{path} missing: {FIX}"
+        assert path.read_text() == task_table(table, task, suite.name), f"{path} is stale: {FIX}"
+
+
+def test_leaderboard_tables_not_stale(committed):
+    suite, table = committed
+    for tid, text in render_tables(suite, table).items():
+        path = ROOT / "results" / "tables" / f"{tid}.md"
+        assert path.exists() and path.read_text() == text, f"{path} is stale: {FIX}"
+
+
+def test_figures_not_stale(committed):
+    suite, table = committed
+    for name, data in figure_data(suite, table).items():
+        png, sidecar = ROOT / "results" / "plots" / f"{name}.png", ROOT / "results" / "plots" / f"{name}.json"
+        assert png.exists() and sidecar.exists(), f"{png} missing: {FIX}"
+        assert json.loads(sidecar.read_text()) == data, f"{png} was drawn from other data: {FIX}"

@@ -1,0 +1,451 @@
+"""The leaderboard: the papers' tables and figures regenerated from ``metrics.csv`` only.
+
+Tasks say which paper table they regenerate (``tables:`` in the suite YAML);
+published numbers come from ``benchmark/published.yaml`` and are printed beside
+ours, labelled.  Every table cell is mean ± sample std over seeds with the
+number of seeds; best in **bold**, second underlined (reference baselines
+included); a cell without a number says why.  Figures are drawn from a JSON
+of the plotted series saved next to each PNG (``<name>.json``), which the
+stale-check test recomputes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from benchmark.aggregate import read_metrics
+from benchmark.config import Suite
+from benchmark.io import atomic_path, write_text
+from benchmark.metrics import PRIMARY
+
+PUBLISHED = Path(__file__).resolve().parent / "published.yaml"
+REFERENCE = ("static", "constant_velocity", "damped_velocity")  # trivial baselines: reference rows
+WHY = {"missing": "not yet run", "diverged": "diverged", "not_applicable": "n/a", "failed": "failed"}
+
+
+def published() -> dict:
+    return yaml.safe_load(PUBLISHED.read_text())
+
+
+# ------------------------------------------------------------------ selection
+def tasks_for(suite: Suite, table_id: str) -> list[str]:
+    return [t for t, e in suite.tasks.items() if table_id in e.get("tables", [])]
+
+
+def pick_dataset(table: pd.DataFrame, tasks: list[str], candidates: list[str]) -> str | None:
+    present = set(table[table["task"].isin(tasks)]["dataset"])
+    return next((d for d in candidates if d in present), None)
+
+
+def cell(table: pd.DataFrame, tasks, dataset, variant, metric, convention, factor=1.0) -> dict:
+    """Mean/std over seeds of one (variant, dataset, metric, convention) on the test split."""
+    rows = table[table["task"].isin(tasks) & (table["dataset"] == dataset) & (table["variant"] == variant)
+                 & (table["split"] == "test")]
+    hits = rows[(rows["metric"] == metric) & (rows["convention"] == convention)]
+    ok = hits[(hits["status"] == "ok") & hits["value"].notna()]
+    values = ok.drop_duplicates("seed")["value"].to_numpy(dtype=float) * factor
+    out = {"n": len(values), "mean": float(values.mean()) if len(values) else np.nan,
+           "std": float(values.std(ddof=1)) if len(values) > 1 else np.nan}
+    if not len(values):
+        statuses = sorted(set(rows["status"])) if len(rows) else []
+        out["why"] = ", ".join(WHY.get(s, s) for s in statuses if s != "ok") or ("not in suite" if not len(rows) else "no value")
+    return out
+
+
+def fmt(c: dict, digits: int = 4) -> str:
+    if not c["n"]:
+        return c["why"]
+    text = f"{c['mean']:#.{digits}g}"
+    if c["n"] > 1:
+        text += f" ± {c['std']:.2g}"
+    return f"{text} (n={c['n']})"
+
+
+def mark_best(cells: dict, variants, columns, lower: bool = True) -> dict:
+    """Text per (variant, column) with best **bold** and second <u>underlined</u>."""
+    out = {k: fmt(v) for k, v in cells.items()}
+    for col in columns:
+        scored = sorted(((cells[(v, col)]["mean"], v) for v in variants if cells[(v, col)]["n"]),
+                        reverse=not lower)
+        if scored:
+            out[(scored[0][1], col)] = f"**{out[(scored[0][1], col)]}**"
+        if len(scored) > 1:
+            out[(scored[1][1], col)] = f"<u>{out[(scored[1][1], col)]}</u>"
+    return out
+
+
+def cost(table: pd.DataFrame, tasks, variant) -> tuple[str, str]:
+    rows = table[table["task"].isin(tasks) & (table["variant"] == variant) & (table["status"] == "ok")]
+    runs = rows.drop_duplicates(["task", "dataset", "seed"])
+    params = runs["n_params"].dropna()
+    train = runs["train_seconds"].dropna()
+    return (str(int(params.max())) if len(params) else "–", f"{train.mean():.0f}" if len(train) else "–")
+
+
+def md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def variant_order(suite: Suite, tasks: list[str], pub_rows) -> list[str]:
+    in_suite = list(dict.fromkeys(v for t in tasks for v in suite.task_methods(t)))
+    ordered = [v for v in pub_rows if v in in_suite] + [v for v in in_suite if v not in pub_rows and v not in REFERENCE]
+    return ordered + [v for v in in_suite if v in REFERENCE]
+
+
+# ------------------------------------------------------------------ tables
+def columns_table(suite: Suite, table: pd.DataFrame, table_id: str, spec: dict) -> str:
+    """A paper table whose columns are datasets (GF-NODE 1/2/4, DoMiNO 1)."""
+    tasks = tasks_for(suite, table_id)
+    ours = spec["ours"]
+    datasets = {label: pick_dataset(table, tasks, cands) for label, cands in spec["columns"].items()}
+    labels = list(datasets)
+    variants = variant_order(suite, tasks, spec["rows"])
+    lines = [f"# {spec['title']}", "", f"Source of the published numbers: {spec['source']}. "
+             f"Ours: suite `{suite.name}`, tasks {', '.join(f'`{t}`' for t in tasks) or '(none in this suite)'}, "
+             f"test split, mean ± sample std over seeds (n = seeds with a number), best **bold**, second "
+             f"<u>underlined</u>; {', '.join(REFERENCE)} are reference baselines.", ""]
+    stand_in = [d for d in datasets.values() if d and not d.startswith(("md17_", "ala2_mdshare"))]
+    if stand_in:
+        lines += ["**Our data is a simulated stand-in** (" + ", ".join(sorted(set(stand_in))) +
+                  "), not the paper's: compare rankings and shapes, not values.", ""]
+    if not variants:
+        lines += ["No task of this suite regenerates this table (tag a task with "
+                  f"`tables: [{table_id}]`).", ""]
+    for convention, unit in (ours["conventions"].items() if variants else []):
+        cells = {(v, lab): (cell(table, tasks, datasets[lab], v, ours["metric"], convention, ours["factor"])
+                            if datasets[lab] else {"n": 0, "why": "not in suite"})
+                 for v in variants for lab in labels}
+        text = mark_best(cells, variants, labels)
+        lines += [f"## Ours: `{ours['metric']}` / `{convention}` ({unit})", ""]
+        lines += md_table(["method", *labels, "params", "train s"],
+                          [[v, *[text[(v, lab)] for lab in labels], *cost(table, tasks, v)] for v in variants])
+        lines.append("")
+    pub_labels = [lab for lab in labels]
+    lines += [f"## Published ({spec['unit']}, the paper's data)", ""]
+    lines += md_table(["method", *pub_labels],
+                      [[v, *[_pub(spec["rows"][v].get(lab)) for lab in pub_labels]] for v in spec["rows"]])
+    lines += [""] + ([f"Note: {spec['note']}", ""] if spec.get("note") else [])
+    return "\n".join(lines + [FOOTER])
+
+
+def _pub(value) -> str:
+    if value is None:
+        return "–"
+    mean, std = value
+    return f"{mean:g}" + (f" ± {std:g}" if std is not None else "")
+
+
+def metric_columns_table(suite: Suite, table: pd.DataFrame, table_id: str, spec: dict) -> str:
+    """A paper table whose columns are metrics (GF-NODE 3) or windows (DoMiNO 3) on one dataset."""
+    tasks = tasks_for(suite, table_id)
+    dataset = pick_dataset(table, tasks, spec["datasets"])
+    ours = spec["ours"]
+    if "columns" in ours:
+        columns = {lab: tuple(v) for lab, v in ours["columns"].items()}
+    else:  # windows
+        suffix = "_normalised" if ours.get("normalised") else ""
+        columns = {w: (ours["metric"], w + suffix, ours["factor"]) for w in spec["columns"]}
+    labels = list(columns)
+    variants = variant_order(suite, tasks, spec["rows"])
+    cells = {(v, lab): (cell(table, tasks, dataset, v, *columns[lab]) if dataset else {"n": 0, "why": "not in suite"})
+             for v in variants for lab in labels}
+    text = mark_best(cells, variants, labels)
+    lines = [f"# {spec['title']}", "", f"Source of the published numbers: {spec['source']}. Ours: suite "
+             f"`{suite.name}`, dataset `{dataset}`, tasks {', '.join(f'`{t}`' for t in tasks) or '(none)'}; "
+             f"test split, mean ± sample std over seeds; best **bold**, second <u>underlined</u>.", ""]
+    if dataset and not dataset.startswith(("md17_", "ala2_mdshare")):
+        lines += [f"**Our data is a simulated stand-in** (`{dataset}`), not the paper's.", ""]
+    if variants:
+        lines += ["## Ours", ""] + md_table(["method", *labels, "params", "train s"],
+                                            [[v, *[text[(v, lab)] for lab in labels], *cost(table, tasks, v)]
+                                             for v in variants])
+    else:
+        lines += [f"No task of this suite regenerates this table (tag a task with `tables: [{table_id}]`)."]
+    lines += ["", f"## Published ({spec['unit']}, the paper's data)", ""]
+    lines += md_table(["method", *labels], [[v, *[_pub(spec["rows"][v].get(lab)) for lab in labels]] for v in spec["rows"]])
+    lines += [""] + ([f"Note: {spec['note']}", ""] if spec.get("note") else [])
+    return "\n".join(lines + [FOOTER])
+
+
+def cross_paper(suite: Suite, table: pd.DataFrame) -> str:
+    """Every method x every (task, dataset): the task's primary test metric and the mean rank."""
+    columns = [(t, d) for t in suite.tasks for d in suite.task_datasets(t)]
+    variants = list(suite.methods)
+    cells, ranks = {}, {v: [] for v in variants}
+    for t, d in columns:
+        metric, convention = PRIMARY[suite.tasks[t]["protocol"]][0]
+        col = {v: cell(table, [t], d, v, metric, convention) if v in suite.task_methods(t) else {"n": 0, "why": "–"}
+               for v in variants}
+        scored = sorted((c["mean"], v) for v, c in col.items() if c["n"])
+        for r, (_, v) in enumerate(scored, start=1):
+            ranks[v].append(r)
+        for v in variants:
+            cells[(v, (t, d))] = col[v]
+    text = mark_best(cells, variants, columns)
+    header = ["method", "mean rank", "cells ranked", *[f"{t}<br>{d}" for t, d in columns]]
+    rows = [[v, f"{np.mean(ranks[v]):.2f}" if ranks[v] else "–", str(len(ranks[v])),
+             *[text[(v, c)] for c in columns]] for v in variants]
+    rows.sort(key=lambda r: (r[1] == "–", float(r[1]) if r[1] != "–" else 0.0))
+    lines = ["# Cross-paper matrix: every method on every dataset and protocol", "",
+             f"Suite `{suite.name}`, test split, each task's primary metric (window: MSE mean over offsets, Å²; "
+             f"extrapolate: full-domain MSE, Å²). Mean rank over the cells where the method has a number "
+             f"(1 = best); '–' = not in this task.", ""]
+    return "\n".join(lines + md_table(header, rows) + ["", FOOTER])
+
+
+def leakage(suite: Suite, table: pd.DataFrame) -> str:
+    """Leak-free vs interleaved (the published code's split rule) on the same data."""
+    leaky = tasks_for(suite, "leakage")
+    clean = tasks_for(suite, "gfnode_table1")
+    datasets = list(dict.fromkeys(d for t in leaky for d in suite.task_datasets(t)))
+    variants = list(dict.fromkeys(v for t in leaky for v in suite.task_methods(t)))
+    rows = []
+    for v in variants:
+        for d in datasets:
+            a = cell(table, clean, d, v, "mse", "mean_over_offsets", 100)
+            b = cell(table, leaky, d, v, "mse", "mean_over_offsets", 100)
+            ratio = f"{b['mean'] / a['mean']:.2f}" if a["n"] and b["n"] else "–"
+            rows.append([v, d, fmt(a), fmt(b), ratio])
+    lines = ["# Split leakage: leak-free vs interleaved (the published MD17 split rule)", "",
+             f"MSE mean over offsets (x10^-2 Å²), test split. Leak-free: tasks {', '.join(clean) or '–'} "
+             f"(whole trajectories per part). Interleaved: tasks {', '.join(leaky) or '–'} (random start frames "
+             f"over the same trajectories, as the EGNO/GF-NODE code; train and test windows overlap in time). "
+             f"A ratio below 1 means the leaky split flatters the method.", ""]
+    return "\n".join(lines + md_table(["method", "dataset", "leak-free", "interleaved", "interleaved / leak-free"], rows)
+                     + ["", FOOTER])
+
+
+FOOTER = ("Generated by `mdhorizon leaderboard` from `metrics.csv` and `benchmark/published.yaml`; do not "
+          "edit by hand. The `command` column of `metrics.csv` recomputes any cell.\n")
+
+
+# ------------------------------------------------------------------ figures
+def horizon_series(suite: Suite, table: pd.DataFrame) -> dict:
+    """GF-NODE Fig. 3: MSE vs horizon on benzene / malonaldehyde (irregular windows)."""
+    tasks = tasks_for(suite, "gfnode_fig3") + tasks_for(suite, "gfnode_table1")
+    horizons = {t: make_horizon(suite, t) for t in tasks}
+    out = {}
+    for d in sorted({d for t in tasks_for(suite, "gfnode_fig3") for d in suite.task_datasets(t)}):
+        for v in dict.fromkeys(v for t in tasks for v in suite.task_methods(t)):
+            pts = [(horizons[t], cell(table, [t], d, v, "mse", "mean_over_offsets")) for t in tasks
+                   if d in suite.task_datasets(t)]
+            pts = sorted((h, c["mean"], c["std"] if c["n"] > 1 else 0.0) for h, c in pts if c["n"])
+            if pts:
+                out.setdefault(d, {})[v] = [list(p) for p in pts]
+    return out
+
+
+def make_horizon(suite, task) -> int:
+    from benchmark.tasks import make_spec
+
+    e = suite.tasks[task]
+    return make_spec(e["protocol"], e["params"]).delta_frame
+
+
+def curve_series(suite: Suite, table: pd.DataFrame) -> dict:
+    """DoMiNO Table 3 as a curve: binned MSE over the horizon on each protocol-B dataset."""
+    tasks = tasks_for(suite, "domino_table3")
+    out = {}
+    sub = table[table["task"].isin(tasks) & (table["split"] == "test") & (table["metric"] == "mse_curve")
+                & (table["status"] == "ok") & ~table["convention"].str.endswith("_normalised")]
+    for (d, v), g in sub.groupby(["dataset", "variant"], sort=True):
+        stats = g.groupby("offset")["value"].agg(["mean", "std", "count"]).reset_index()
+        out.setdefault(d, {})[v] = [[float(o), float(m), float(s) if c > 1 else 0.0]
+                                    for o, m, s, c in stats.itertuples(index=False)]
+    return out
+
+
+def level_series(suite: Suite, table: pd.DataFrame) -> dict:
+    """DoMiNO Fig. 3: full-domain MSE of the level ablation (entries named domino_l*)."""
+    tasks = tasks_for(suite, "domino_table1")
+    variants = [v for v in suite.methods if v.startswith("domino")]
+    out = {}
+    for t in tasks:
+        for d in suite.task_datasets(t):
+            for v in variants:
+                c = cell(table, [t], d, v, "mse", "full_domain")
+                if c["n"]:
+                    out.setdefault(d, {})[v] = [c["mean"], c["std"] if c["n"] > 1 else 0.0]
+    return out
+
+
+def ramachandran_series(suite: Suite, table: pd.DataFrame) -> dict:
+    """GF-NODE Fig. 2: reference vs predicted (phi, psi) of the lowest seed of each method
+    (from the runs' ``artifacts``, up to 1000 test frames)."""
+    from benchmark.config import Cell
+    from benchmark.io import read_json
+
+    out = {}
+    for t in tasks_for(suite, "gfnode_table2"):
+        for d in suite.task_datasets(t):
+            for v in suite.task_methods(t):
+                path = suite.run_path(Cell(t, d, v, min(suite.seeds)))
+                if not path.exists():
+                    continue
+                art = read_json(path).get("artifacts", {}).get("phi_psi")
+                if art:
+                    panel = out.setdefault(f"{t}/{d}", {"reference": art["reference"]})
+                    panel[v] = art["predicted"]
+    return out
+
+
+def plot_ramachandran(data: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(key, name) for key in sorted(data) for name in ["reference"] + sorted(set(data[key]) - {"reference"})]
+    cols = max(1, min(4, len(panels)))
+    rows = max(1, -(-len(panels) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.set_visible(False)
+    for ax, (key, name) in zip(axes.flat, panels):
+        pts = np.asarray(data[key][name]).reshape(-1, 2)
+        ax.set_visible(True)
+        ax.hist2d(pts[:, 0], pts[:, 1], bins=60, range=[[-np.pi, np.pi], [-np.pi, np.pi]], cmap="viridis")
+        ax.set(title=f"{name}\n{key}", xlabel="φ (rad)", ylabel="ψ (rad)")
+        ax.title.set_fontsize(8)
+    if not panels:
+        axes[0][0].set_visible(True)
+        axes[0][0].text(0.5, 0.5, "no results yet", ha="center", va="center")
+    fig.suptitle("GF-NODE Fig. 2: Ramachandran, reference vs predicted (test)")
+    fig.tight_layout()
+    _save_figure(fig, path, data)
+    plt.close(fig)
+
+
+def _save_figure(fig, path: Path, data: dict) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, metadata={"Software": None})
+    with atomic_path(path.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def plot_lines(data: dict, path: Path, title: str, xlabel: str, ylabel: str, logy: bool = True) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = sorted(data)
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 4), squeeze=False)
+    for ax, d in zip(axes[0], panels):
+        for v, pts in sorted(data[d].items()):
+            x, y, s = (np.array(c) for c in zip(*pts))
+            ax.plot(x, y, marker="o", ms=3, label=v)
+            ax.fill_between(x, np.maximum(y - s, 1e-12), y + s, alpha=0.2)
+        ax.set(title=d, xlabel=xlabel, ylabel=ylabel)
+        if logy:
+            ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    if not panels:
+        axes[0][0].text(0.5, 0.5, "no results yet", ha="center", va="center")
+    fig.suptitle(title)
+    fig.tight_layout()
+    _save_figure(fig, path, data)
+    plt.close(fig)
+
+
+def plot_levels(data: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    datasets = sorted(data)
+    variants = sorted({v for d in datasets for v in data[d]})
+    width = 0.8 / max(1, len(variants))
+    for i, v in enumerate(variants):
+        vals = [data[d].get(v, [np.nan, 0])[0] for d in datasets]
+        errs = [data[d].get(v, [np.nan, 0])[1] for d in datasets]
+        ax.bar(np.arange(len(datasets)) + i * width, vals, width, yerr=errs, label=v)
+    ax.set_xticks(np.arange(len(datasets)) + 0.4 - width / 2, datasets)
+    ax.set(ylabel="full-domain MSE (Å²)", title="DoMiNO level ablation (Fig. 3)")
+    if not datasets:
+        ax.text(0.5, 0.5, "no results yet", ha="center", va="center", transform=ax.transAxes)
+    else:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save_figure(fig, path, data)
+    plt.close(fig)
+
+
+FIGURES = {
+    "gfnode_fig3_horizon": (horizon_series, lambda d, p: plot_lines(
+        d, p, "GF-NODE Fig. 3: MSE vs horizon (mean ± std over seeds)", "horizon (frames)", "test MSE (Å²)")),
+    "domino_table3_curve": (curve_series, lambda d, p: plot_lines(
+        d, p, "DoMiNO Table 3 as a curve: MSE over the horizon", "frames after the last observed", "test MSE (Å²)")),
+    "domino_fig3_levels": (level_series, plot_levels),
+    "gfnode_fig2_ramachandran": (ramachandran_series, plot_ramachandran),
+}
+
+
+# ------------------------------------------------------------------ driver
+def render_tables(suite: Suite, table: pd.DataFrame) -> dict[str, str]:
+    pub = published()
+    out = {}
+    for table_id in ("gfnode_table1", "gfnode_table4", "gfnode_table2", "domino_table1"):
+        out[table_id] = columns_table(suite, table, table_id, pub[table_id])
+    for table_id in ("gfnode_table3", "domino_table3"):
+        out[table_id] = metric_columns_table(suite, table, table_id, pub[table_id])
+    out["cross_paper"] = cross_paper(suite, table)
+    out["leakage"] = leakage(suite, table)
+    return out
+
+
+def figure_data(suite: Suite, table: pd.DataFrame) -> dict[str, dict]:
+    return {name: json.loads(json.dumps(fn(suite, table))) for name, (fn, _) in FIGURES.items()}
+
+
+def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
+    runs = table.drop_duplicates(["task", "dataset", "variant", "seed"])
+    ok = runs[runs["status"] == "ok"]
+    lines = ["# mdhorizon leaderboard", "",
+             f"Suite `{suite.name}` ({suite.raw.get('description', '')}); seeds {suite.seeds}.", "",
+             f"- runs expected: {len(runs)}; with a number: {len(ok)}"
+             + "".join(f"; {WHY.get(s, s)}: {c}" for s, c in runs["status"].value_counts().sort_index().items() if s != "ok"),
+             f"- hardware: {'; '.join(sorted(set(ok['hardware'].dropna()))) or '–'}",
+             f"- git sha: {', '.join(sorted(set(ok['git_sha'].dropna()))) or '–'}",
+             f"- total train time: {ok['train_seconds'].sum() / 3600:.2f} h over the runs with a number",
+             "", "Reproduce any cell with the command in the `command` column of `metrics.csv`, e.g. "
+             "`snakemake --cores 2 results/runs/<task>/<dataset>/<method>/seed0.json --forcerun train_cell`; "
+             "the whole board with `snakemake --cores 8 all` (`make bench`).", "",
+             "## Tables", ""]
+    lines += [f"- [{tid}](tables/{tid}.md)" for tid in tables]
+    lines += [f"- per task: " + ", ".join(f"[{t}](tables/{t}.md)" for t in suite.tasks), "",
+              "## Figures", ""]
+    lines += [f"![{name}](plots/{name}.png)" for name in FIGURES]
+    lines += ["", "## Cross-paper matrix", "", tables["cross_paper"].split("\n", 2)[2]]
+    return "\n".join(lines)
+
+
+def write_leaderboard(suite: Suite) -> list[Path]:
+    table = read_metrics(suite.metrics_path)
+    tables = render_tables(suite, table)
+    written = []
+    for tid, text in tables.items():
+        path = suite.tables_dir / f"{tid}.md"
+        write_text(path, text)
+        written.append(path)
+    plots = suite.results_dir / "plots"
+    for name, data in figure_data(suite, table).items():
+        FIGURES[name][1](data, plots / f"{name}.png")
+        written.append(plots / f"{name}.png")
+    path = suite.results_dir / "LEADERBOARD.md"
+    write_text(path, leaderboard_md(suite, table, tables))
+    return written + [path]
+
+
+def leaderboard_outputs(suite: Suite) -> list[Path]:
+    ids = ["gfnode_table1", "gfnode_table4", "gfnode_table2", "domino_table1", "gfnode_table3", "domino_table3",
+           "cross_paper", "leakage"]
+    return ([suite.tables_dir / f"{t}.md" for t in ids] + [suite.results_dir / "plots" / f"{f}.png" for f in FIGURES]
+            + [suite.results_dir / "LEADERBOARD.md"])
