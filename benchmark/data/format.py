@@ -163,7 +163,7 @@ def _load_npy(path: Path) -> np.ndarray:
         raise DataError(f"{path}: missing; the trajectory is incomplete - rerun its data rule")
     try:
         array = np.load(path, mmap_mode="r")
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError) as exc:
         raise DataError(f"{path}: unreadable or truncated .npy ({exc}); delete the dataset "
                         f"directory and rerun its data rule") from None
     if array.dtype != np.float32:
