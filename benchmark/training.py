@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmark.evaluation import predict_errors
 from benchmark.io import atomic_path
 
 
@@ -49,11 +48,7 @@ def train_model(method, train, val, *, budget, seed: int, device: str, checkpoin
     model = method.model
     epochs = budget.epochs if budget.epochs is not None else p["epochs"]
     eval_every = budget.eval_every or p["eval_every"]
-    if hasattr(method, "configure_optimiser"):  # hook: (optimiser, scheduler stepped once per epoch)
-        optimiser, scheduler = method.configure_optimiser(model, epochs)
-    else:
-        optimiser = torch.optim.Adam(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
-        scheduler = torch.optim.lr_scheduler.StepLR(optimiser, step_size=p["lr_step"], gamma=p["lr_gamma"])
+    optimiser, scheduler = method.configure_optimiser(model, epochs)
     state = {"epoch": 0, "best_val": float("inf"), "best_epoch": -1, "best_model": None,
              "history": [], "train_seconds": 0.0}
     ckpt = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
@@ -71,38 +66,23 @@ def train_model(method, train, val, *, budget, seed: int, device: str, checkpoin
         gen = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
         model.train()
         total, count = 0.0, 0
-        # hooks for methods with their own training data / loss (segments, random lags, ELBO):
-        # ``training_batches(train, batch_size, generator)`` yields any batch objects and
-        # ``training_loss(batch, device) -> (loss, n_samples)`` scores one; ``after_step(model)``
-        # runs after each optimiser step (e.g. EMA weights).
-        if hasattr(method, "training_batches"):
-            batches = method.training_batches(train, p["batch_size"], gen)
-        else:
-            batches = train.batches(p["batch_size"], shuffle=True, generator=gen)
-        for batch in batches:
+        # the method's hooks (methods.base.TorchMethod) define its training data and loss
+        for batch in method.training_batches(train, p["batch_size"], gen):
             optimiser.zero_grad(set_to_none=True)
-            if hasattr(method, "training_loss"):
-                loss, n_batch = method.training_loss(batch, device)
-            else:
-                context, query_times, target = (x.to(device) for x in batch)
-                loss, n_batch = method.loss(model(context, query_times), target), len(query_times)
+            loss, n_batch = method.training_loss(batch, device)
             if not torch.isfinite(loss):
                 raise Diverged(epoch, f"training loss is {loss.item()}")
             loss.backward()
             if p["grad_clip"]:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), p["grad_clip"])
             optimiser.step()
-            if hasattr(method, "after_step"):
-                method.after_step(model)
+            method.after_step(model)
             total += loss.item() * n_batch
             count += n_batch
         scheduler.step()
         record = {"epoch": epoch, "train_loss": total / max(count, 1)}
         if (epoch + 1) % eval_every == 0 or epoch + 1 == epochs:
-            if hasattr(method, "validation_error"):  # hook: a cheaper or method-specific selection score
-                val_mse = float(method.validation_error(val, device))
-            else:
-                val_mse = float(predict_errors(method, val, p["batch_size"], device).mean())
+            val_mse = float(method.validation_error(val, device))
             if not np.isfinite(val_mse):
                 raise Diverged(epoch, "validation error is not finite")
             record["val_mse"] = val_mse

@@ -117,6 +117,32 @@ class TorchMethod(Method):
     def loss(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return torch.mean((pred - target) ** 2)
 
+    # ---- training hooks: the trainer (benchmark.training) calls these; override to change
+    # the training data (segments, random lags), the loss (ELBO) or the optimiser.
+    def configure_optimiser(self, model: torch.nn.Module, epochs: int):
+        """(optimiser, scheduler stepped once per epoch); default Adam + StepLR."""
+        p = self.params
+        optimiser = torch.optim.Adam(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
+        return optimiser, torch.optim.lr_scheduler.StepLR(optimiser, step_size=p["lr_step"], gamma=p["lr_gamma"])
+
+    def training_batches(self, train: SampleSet, batch_size: int, generator: torch.Generator):
+        """Batches of one epoch (any objects ``training_loss`` understands)."""
+        return train.batches(batch_size, shuffle=True, generator=generator)
+
+    def training_loss(self, batch, device) -> tuple[torch.Tensor, int]:
+        """(loss, number of samples) of one batch."""
+        context, query_times, target = (x.to(device) for x in batch)
+        return self.loss(self.model(context, query_times), target), len(query_times)
+
+    def after_step(self, model: torch.nn.Module) -> None:
+        """Runs after every optimiser step (e.g. EMA weights)."""
+
+    def validation_error(self, val: SampleSet, device) -> float:
+        """Model-selection score on validation data (lower is better): MSE in A^2."""
+        from benchmark.evaluation import predict_errors
+
+        return float(predict_errors(self, val, self.params["batch_size"], device).mean())
+
     def fit(self, train, val, budget, seed, device, checkpoint_dir=None) -> dict:
         from benchmark.training import seed_everything, train_model
 
