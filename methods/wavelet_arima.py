@@ -55,7 +55,8 @@ running totals ``self.fallbacks`` / ``self.series`` (reset with
 returns the totals as a dict for the results row.
 
 Parallelism: the B*N*3 series of a batch are independent; ``workers`` > 1
-fits them in a process pool (``spawn`` context, chunks in a fixed order).  Each
+fits them in a process pool (``fork`` context where available, chunks in a
+fixed order).  Each
 series is computed by the same deterministic code wherever it runs, so the
 result is bit-identical for any ``workers``.  Nothing here is random: the
 method is deterministic and seeds do not change it (``seed_dependent =
@@ -81,10 +82,9 @@ the level is lowered to pywavelets' ``dwt_max_level`` (0 = no decomposition).
 
 from __future__ import annotations
 
-import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 
 import numpy as np
 import pywt
@@ -279,6 +279,13 @@ def _forecast_chunk(args) -> tuple[np.ndarray, np.ndarray]:
     return out, fell
 
 
+def _pool_context():
+    """``fork`` where the OS has it: children inherit the imported modules (``spawn`` would re-import
+    the whole ``methods`` package, torch included, in every worker); the workers only run
+    numpy / scipy / statsmodels code, never torch."""
+    return get_context("fork" if "fork" in get_all_start_methods() else "spawn")
+
+
 def forecast_many(series: np.ndarray, steps: int, cfg: dict, workers: int = 1,
                   chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Forecast every row of ``series`` [S, L]; returns ([S, steps], fell_back [S]); same for any ``workers``."""
@@ -287,7 +294,7 @@ def forecast_many(series: np.ndarray, steps: int, cfg: dict, workers: int = 1,
     if workers <= 1 or len(jobs) <= 1:
         results = [_forecast_chunk(j) for j in jobs]
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=_pool_context()) as pool:
             results = list(pool.map(_forecast_chunk, jobs))
     if not results:
         return np.empty((0, steps)), np.zeros(0, dtype=bool)
@@ -348,7 +355,9 @@ class WaveletARIMA(Method):
         series = x.permute(0, 2, 3, 1).reshape(B * N * 3, L).numpy()
         cfg = {k: self.params[k] for k in ("wavelet", "level", "mode", "max_p", "max_q", "max_d",
                                            "kpss_alpha", "estimator", "fit_length")}
-        fc, fell = forecast_many(series, steps, cfg, workers=self.params["workers"])
+        workers = self.params["workers"]
+        chunk = max(1, min(64, -(-len(series) // max(workers, 1))))  # every worker gets work
+        fc, fell = forecast_many(series, steps, cfg, workers=workers, chunk=chunk)
         self.last_series, self.last_fallbacks = int(len(fell)), int(fell.sum())
         self.series += self.last_series
         self.fallbacks += self.last_fallbacks
