@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 # tcmalloc roughly halves training time on CPU (see README, Performance); used when installed.
 TCMALLOC := $(firstword $(wildcard /usr/lib/*/libtcmalloc_minimal.so.4 /usr/lib/libtcmalloc_minimal.so.4))
 
-.PHONY: bench test dry-run clean-venv
+.PHONY: bench test dry-run test-slurm clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,6 +23,13 @@ test: $(VENV)/.installed
 
 dry-run: $(VENV)/.installed
 	$(VENV)/bin/snakemake -n --cores 8 all
+
+# Not part of `make test`: as root, installs Debian's SLURM packages, starts a single-node
+# cluster on localhost and runs the smoke suite through `--executor slurm` and locally, to
+# the same metrics (tests/slurm/run_slurm_test.sh). The plugin is the `slurm` extra of pyproject.toml.
+test-slurm: $(VENV)/.installed
+	$(PY) -c "import snakemake_executor_plugin_slurm" 2>/dev/null || $(PY) -m pip install --quiet "snakemake-executor-plugin-slurm>=2.8"
+	PY=$(abspath $(PY)) tests/slurm/run_slurm_test.sh
 
 clean-venv:
 	rm -rf $(VENV)
