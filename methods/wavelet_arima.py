@@ -38,11 +38,13 @@ Estimation (``estimator``), always on the differenced, demeaned component z:
   is not stationary or whose MA polynomial is not invertible are discarded
   (they would explode over thousands of frames); the forecast is the exact
   ARMA recursion with future shocks set to zero, integrated d times.
-  Deviation from the paper (exact maximum likelihood): statsmodels'
-  state-space MLE costs 0.2-12 s per fit on this project's CPUs, i.e. days for
-  the 774-2322 coordinates x 4 components x 6 candidates of one liquid
-  sample, while CSS costs milliseconds and converges to the same estimator
-  as the series grows; ``mle`` stays available for small systems and checks.
+  Deviation from the usual exact-likelihood ARIMA fit: statsmodels'
+  state-space MLE cost 0.2-12 s per fit here (measured, L = 250-2000), i.e.
+  days for the 774-2322 coordinates x 4 components x 6 candidates of one
+  liquid sample; CSS costs tens of milliseconds per candidate and is
+  asymptotically equivalent; ``mle`` stays available for small systems and
+  checks.  (On a noisy sine, tests/test_timeseries_methods.py, CSS selects
+  the same ARMA(2,1) as MLE; Hannan-Rissanen alone under-fits it.)
 
 Fallback (never hidden): a series (one coordinate) whose decomposition or any
 component fit raises, that leaves no admissible candidate, or whose summed
@@ -56,8 +58,7 @@ returns the totals as a dict for the results row.
 
 Parallelism: the B*N*3 series of a batch are independent; ``workers`` > 1
 fits them in a process pool (``fork`` context where available, chunks in a
-fixed order).  Each
-series is computed by the same deterministic code wherever it runs, so the
+fixed order).  Each series is computed by the same deterministic code wherever it runs, so the
 result is bit-identical for any ``workers``.  Nothing here is random: the
 method is deterministic and seeds do not change it (``seed_dependent =
 False``), matching the +-0.0000 of its row in DoMiNO's tables.
@@ -74,8 +75,10 @@ extension would let the start of the window leak into its end, where the
 forecast starts), max_p 2, max_q 1, max_d 1, KPSS alpha 0.05, ``fit_length``
 0 (= fit on the whole observed history; > 0 fits the ARIMAs on the last
 ``fit_length`` samples of each component after decomposing the whole
-history, to bound cost).  The paper chooses the wavelet and level per series
-family by forecast accuracy; here they are suite parameters (deviation: no
+history, to bound cost), ``lookback`` 0 (= every observed frame; > 0 uses the
+last ``lookback`` frames), ``workers`` 1 (processes).  The paper's improvement
+over plain wavelet-ARIMA is choosing the wavelet function and decomposition
+level to suit the series; here they are suite parameters (deviation: no
 automatic selection).  If the history is too short for the requested level,
 the level is lowered to pywavelets' ``dwt_max_level`` (0 = no decomposition).
 """
