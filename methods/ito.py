@@ -183,6 +183,9 @@ class ITOModel(nn.Module):
         self.register_buffer("log_lags", torch.log(torch.tensor(scale_lags, dtype=torch.float32)))
         self.register_buffer("log_rms", torch.log(torch.tensor(scale_rms, dtype=torch.float32)))
         self.max_train_lag, self.steps = int(max_train_lag), steps
+        # how forward() predicts (set by the method from its parameters; not learned)
+        self.mode, self.sampler, self.ddim_steps, self.sample_seed = "1step", "ddim", 50, 0
+        self.rollout_lag, self.max_generated, self.sample_batch = 100, 200, 64
 
     def scale(self, lag: torch.Tensor) -> torch.Tensor:
         """Training RMS displacement (A) at integer lags [B], log-log interpolated."""
@@ -232,6 +235,48 @@ class ITOModel(nn.Module):
         else:
             raise ValueError(f"sampler must be 'ddim' or 'ancestral', got {sampler!r}")
         return x_t + y * scale[:, None, None]
+
+    def _sample_chunked(self, x_t, lag, context, generator):
+        out = []
+        for i in range(0, x_t.shape[0], self.sample_batch):
+            out.append(self.sample(x_t[i:i + self.sample_batch], lag[i:i + self.sample_batch],
+                                   context.atomic_numbers, context.box, generator, self.sampler, self.ddim_steps))
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def forward(self, context, query_times):
+        """Positions [B, K, N, 3] at the query times: 1-step jumps or a rollout of chained lags."""
+        generator = torch.Generator().manual_seed(self.sample_seed)
+        x0 = context.positions
+        b, k = query_times.shape
+        frames = torch.round(query_times / context.dt_fs).long().clamp(min=1)  # [B, K] lags in frames
+        slots = torch.as_tensor(anchor_slots(k, self.max_generated), device=x0.device)
+        gen_frames = frames[:, slots]  # [B, A]
+        if self.mode == "1step":
+            a = len(slots)
+            x_rep = x0[:, None].expand(-1, a, -1, -1).reshape(b * a, *x0.shape[1:])
+            anchors = self._sample_chunked(x_rep, gen_frames.reshape(-1), context, generator)
+            anchors = anchors.reshape(b, a, *x0.shape[1:])
+        else:
+            order = torch.argsort(gen_frames, dim=1)
+            cur, done = x0.clone(), torch.zeros(b, dtype=torch.long, device=x0.device)
+            anchors = torch.empty(b, len(slots), *x0.shape[1:], dtype=x0.dtype, device=x0.device)
+            rows = torch.arange(b, device=x0.device)
+            for j in range(len(slots)):
+                target = gen_frames[rows, order[:, j]]
+                n_jumps = torch.ceil((target - done).clamp(min=0) / self.rollout_lag).long()
+                for c in range(int(n_jumps.max())):
+                    active = n_jumps > c
+                    remaining = (n_jumps - c).clamp(min=1)
+                    lag = torch.where(active, torch.div(target - done, remaining, rounding_mode="floor"),
+                                      torch.ones_like(done)).clamp(min=1)
+                    nxt = self._sample_chunked(cur, lag, context, generator)
+                    cur = torch.where(active[:, None, None], nxt, cur)
+                    done = torch.where(active, done + lag, done)
+                anchors[rows, order[:, j]] = cur
+        # every query takes the sample of the nearest generated time (itself when all are generated)
+        nearest = torch.argmin((frames[:, :, None] - gen_frames[:, None, :]).abs(), dim=2)
+        return anchors[torch.arange(b, device=x0.device)[:, None], nearest]
 
 
 # ---------------------------------------------------------------------------
@@ -285,9 +330,13 @@ class ITO(TorchMethod):
 
     def build(self, segments, max_train_lag, scale_lags, scale_rms):
         p = self.params
-        return ITOModel(scale_lags, scale_rms, max_train_lag, hidden=p["hidden"], cond_layers=p["cond_layers"],
+        model = ITOModel(scale_lags, scale_rms, max_train_lag, hidden=p["hidden"], cond_layers=p["cond_layers"],
                         score_layers=p["score_layers"], cutoff=p["cutoff"], max_lag=p["max_lag"],
                         steps=p["diffusion_steps"], beta_start=p["beta_start"], beta_end=p["beta_end"])
+        model.mode, model.sampler, model.ddim_steps = p["mode"], p["sampler"], p["ddim_steps"]
+        model.sample_seed, model.rollout_lag = p["sample_seed"], p["rollout_lag"]
+        model.max_generated, model.sample_batch = p["max_generated"], p["sample_batch"]
+        return model
 
     def fit(self, train, val, budget, seed, device, checkpoint_dir=None) -> dict:
         self._train_reader = FrameReader(train.dataset)
@@ -345,50 +394,3 @@ class ITO(TorchMethod):
                 total += float(self.model.loss(x_t.to(device), x_next.to(device), lg.to(device), z, box, gen)) * len(lg)
         self.model.train()
         return total / len(lag)
-
-    # -- prediction ---------------------------------------------------------------------------
-    def _sample(self, x_t, lag, context, generator):
-        p = self.params
-        out = []
-        for i in range(0, x_t.shape[0], p["sample_batch"]):
-            out.append(self.model.sample(x_t[i:i + p["sample_batch"]], lag[i:i + p["sample_batch"]],
-                                         context.atomic_numbers, context.box, generator, p["sampler"],
-                                         p["ddim_steps"]))
-        return torch.cat(out)
-
-    def predict(self, context, query_times):
-        p = self.params
-        self.model.eval()
-        generator = torch.Generator().manual_seed(p["sample_seed"])
-        x0 = context.positions
-        b, k = query_times.shape
-        frames = torch.round(query_times / context.dt_fs).long().clamp(min=1)  # [B, K] lags in frames
-        slots = anchor_slots(k, p["max_generated"])
-        gen_frames = frames[:, slots]  # [B, A]
-        if p["mode"] == "1step":
-            a = len(slots)
-            x_rep = x0[:, None].expand(-1, a, -1, -1).reshape(b * a, *x0.shape[1:])
-            anchors = self._sample(x_rep, gen_frames.reshape(-1), context, generator).reshape(b, a, *x0.shape[1:])
-        else:
-            order = torch.argsort(gen_frames, dim=1)
-            cur, done = x0.clone(), torch.zeros(b, dtype=torch.long, device=x0.device)
-            anchors = torch.empty(b, len(slots), *x0.shape[1:], dtype=x0.dtype, device=x0.device)
-            rows = torch.arange(b, device=x0.device)
-            for j in range(len(slots)):
-                target = gen_frames[rows, order[:, j]]
-                gap = target - done
-                n_jumps = torch.ceil(gap.clamp(min=0) / p["rollout_lag"]).long()
-                for c in range(int(n_jumps.max())):
-                    active = n_jumps > c
-                    remaining = n_jumps - c
-                    lag = torch.where(active, torch.div(target - done, remaining.clamp(min=1), rounding_mode="floor"),
-                                      torch.ones_like(done)).clamp(min=1)
-                    nxt = self._sample(cur, lag, context, generator)
-                    cur = torch.where(active[:, None, None], nxt, cur)
-                    done = torch.where(active, done + lag, done)
-                anchors[rows, order[:, j]] = cur
-        # every query takes the sample of the nearest generated time (all of them when max_generated allows)
-        dist = (frames[:, :, None] - gen_frames[:, None, :]).abs()  # [B, K, A]
-        nearest = torch.argmin(dist, dim=2)
-        return anchors[torch.arange(b, device=x0.device)[:, None], nearest]
-
