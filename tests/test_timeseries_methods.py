@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import methods.wavelet_arima as wa
+from benchmark.evaluation import predict_errors
 from benchmark.tasks import Context, build_window_split, open_parts
 from methods import Budget, make_method
 from methods.descinet import DESCINetModel
@@ -211,3 +212,22 @@ def test_descinet_rejects_groups_that_do_not_divide_the_channels(chain_history_s
     m = make_method("descinet", {"groups": 4})  # 6 atoms -> 18 channels
     with pytest.raises(ValueError, match="groups"):
         m.fit(chain_history_sets["train"], chain_history_sets["val"], Budget(epochs=1), 0, "cpu")
+
+
+def test_both_run_protocol_b_on_every_future_frame(tmp_path):
+    from benchmark.tasks import build_split
+
+    from conftest import make_chain_dataset
+
+    ds = make_chain_dataset(tmp_path / "chain", n_traj=4, n_frames=80)
+    split = build_split(ds, "extrapolate", {"observed": 24, "horizon": 48, "windows": [[0, 8], [40, 48]],
+                                            "n_full_domain": 10}, "by_trajectory", {}, 0)
+    sets = open_parts(ds, split, {"kind": "none"})
+    test = sets["test"]
+    for name, params in [("wavelet_arima", {"level": 2, "max_p": 1}),
+                         ("descinet", {"levels": 2, "stacks": 1, "horizon": 16, "train_windows": 8})]:
+        m = make_method(name, params)
+        assert m.skip_reason("extrapolate", sets["train"]) is None
+        m.fit(sets["train"], sets["val"], Budget(epochs=1), 0, "cpu")
+        err, pred = predict_errors(m, test, 4, "cpu", return_predictions=True)
+        assert pred.shape == (len(test), 48, 6, 3) and np.isfinite(pred).all()
