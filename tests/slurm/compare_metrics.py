@@ -4,8 +4,9 @@
 
 Exits 0 when both tables hold the same rows with the same values, 1 otherwise (printing every
 difference).  Ignored are only the provenance columns that legitimately differ between two runs
-of the same cells: wall-clock timings, the hardware string and the reproduce command (it names
-the run's own work and results directories).  Values are compared exactly as written
+of the same cells: wall-clock timings, the hardware string, the reproduce command (it names the
+run's own work and results directories) and the git commit (printed; it changes when a commit
+lands between the two runs).  Dataset checksums and config hashes are compared.  Values are compared exactly as written
 (``%.8g``): the same code on the same machine with the same seeds must give the same numbers.
 Both tables must also be complete (no missing, failed or diverged cell), so that two empty
 or two broken runs cannot pass as "the same".
@@ -19,7 +20,9 @@ import sys
 
 import pandas as pd
 
-IGNORED = ["train_seconds", "predict_seconds", "hardware", "command"]
+# git_sha: the commit at evaluation time; it moves when someone commits while the two runs go
+# (a shared working tree), so it is reported, not compared.
+IGNORED = ["train_seconds", "predict_seconds", "hardware", "command", "git_sha"]
 KEY = ["suite", "protocol", "task", "dataset", "split_variant", "method", "variant", "seed",
        "split", "metric", "convention", "horizon", "offset"]
 
@@ -78,6 +81,9 @@ def main(argv: list[str]) -> int:
     if problems:
         print(f"metrics differ: {len(problems)} problem(s)")
         return 1
+    shas = sorted(set(slurm["git_sha"]) | set(local["git_sha"]))
+    if len(shas) > 1:
+        print(f"note: the runs saw {len(shas)} git commits (not compared): {shas}")
     n_values = int((slurm["value"] != "").sum())
     print(f"metrics equal: {len(slurm)} rows, {n_values} metric values, "
           f"{len(slurm.drop_duplicates(['task', 'dataset', 'variant', 'seed']))} cells; "

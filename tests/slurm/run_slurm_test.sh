@@ -192,10 +192,13 @@ t0=$(date +%s)
     --config suite=smoke work_dir="$OUT/slurm/work" results_dir="$OUT/slurm/results" \
     2>&1 | tee "$OUT/snakemake-slurm.log"
 SLURM_SECONDS=$(( $(date +%s) - t0 ))
-# The jobs really went through SLURM (not a local fallback): count them in squeue's memory.
-n_jobs=$(squeue -h -t all -o '%j %T' | grep -v '^hostname ' | grep -c ' COMPLETED$' || true)
-log "SLURM run: $SLURM_SECONDS s, $n_jobs jobs COMPLETED in squeue"
-[ "$n_jobs" -gt 0 ] || die "no completed SLURM jobs: the workflow did not run through SLURM"
+# The jobs really went through SLURM (not a local fallback): every submitted job left the
+# log that SLURM itself wrote (slurm-keep-successful-logs in the profile).
+n_jobs=$(grep -c "has been submitted with SLURM jobid" "$OUT/snakemake-slurm.log" || true)
+n_logs=$(find "$OUT/slurm_logs" -name '*.log' | wc -l)
+log "SLURM run: $SLURM_SECONDS s, $n_jobs jobs submitted with sbatch, $n_logs SLURM job logs"
+[ "$n_jobs" -gt 0 ] || die "no job was submitted to SLURM"
+[ "$n_logs" -eq "$n_jobs" ] || die "$n_jobs jobs submitted but $n_logs SLURM job logs in $OUT/slurm_logs"
 
 log "smoke suite locally"
 t0=$(date +%s)
