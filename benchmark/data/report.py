@@ -315,6 +315,11 @@ def write_report(dataset: str | Path | Dataset, out_md: str | Path, name: str | 
             lines.append(f"| {k} | {n_bonds} | {v.mean():.4f} | {v.std():.4f} | {v.min():.3f} | {v.max():.3f} |")
         fig, ax = plt.subplots(figsize=(7, 3.5))
         for k, v in merged.items():
+            if v.std() < 1e-4:  # a constrained bond: a line, not a spike that flattens the rest
+                ax.axvline(float(v.mean()), ls="--", lw=1, color="gray")
+                ax.text(float(v.mean()), 0.98, f" {k} (constrained)", rotation=90, va="top", fontsize=7,
+                        transform=ax.get_xaxis_transform())
+                continue
             ax.hist(v, bins=120, range=(0.8, 1.8), histtype="step", density=True, label=k)
         ax.set_xlabel("bond length (A)")
         ax.set_ylabel("density")
