@@ -79,7 +79,7 @@ def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, bat
         quads = [cfg["phi"], cfg["psi"]]
         stride = max(1, len(frames_pred) // cfg.get("max_points", 5000))
         ang_p, ang_t = dihedrals(frames_pred[::stride], quads), dihedrals(frames_true[::stride], quads)
-        extra.append({"metric": "ramachandran_kl", "convention": "kde_100x100",
+        extra.append({"metric": "ramachandran_kl", "convention": "kde_100x100_bw0.1",
                       "value": ramachandran_kl(ang_t, ang_p), "unit": "nats"})
         keep = np.linspace(0, len(ang_p) - 1, min(len(ang_p), 1000)).astype(int)
         artifacts["phi_psi"] = {"predicted": np.round(ang_p[keep], 3).tolist(),

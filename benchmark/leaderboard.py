@@ -187,14 +187,17 @@ def cross_paper(suite: Suite, table: pd.DataFrame) -> str:
         for v in variants:
             cells[(v, (t, d))] = col[v]
     text = mark_best(cells, variants, columns)
-    header = ["method", "mean rank", "cells ranked", *[f"{t}<br>{d}" for t, d in columns]]
+    from benchmark.tables import task_history
+
+    header = ["method", "mean rank", "cells ranked",
+              *[f"{t}<br>{d}" + (f" †{task_history(suite, t)}" if task_history(suite, t) else "") for t, d in columns]]
     rows = [[v, f"{np.mean(ranks[v]):.2f}" if ranks[v] else "–", str(len(ranks[v])),
              *[text[(v, c)] for c in columns]] for v in variants]
     rows.sort(key=lambda r: (r[1] == "–", float(r[1]) if r[1] != "–" else 0.0))
     lines = ["# Cross-paper matrix: every method on every dataset and protocol", "",
              f"Suite `{suite.name}`, test split, each task's primary metric (window: MSE mean over offsets, Å²; "
              f"extrapolate: full-domain MSE, Å²). Mean rank over the cells where the method has a number "
-             f"(1 = best); '–' = not in this task.", ""]
+             f"(1 = best); '–' = not in this task; †L = computed with L frames of history before t0.", ""]
     return "\n".join(lines + md_table(header, rows) + ["", FOOTER])
 
 

@@ -163,16 +163,24 @@ def dihedrals(x: np.ndarray, quads) -> np.ndarray:
 
 
 def ramachandran_kl(phi_psi_ref: np.ndarray, phi_psi_pred: np.ndarray, grid: int = 100,
-                    eps: float = 1e-10) -> float:
-    """KL(ref || pred) between Gaussian-KDE densities of (phi, psi) on a grid x grid mesh
-    over [-pi, pi)^2, each normalised to sum to one on the grid."""
-    from scipy.stats import gaussian_kde
+                    bandwidth: float = 0.1, eps: float = 1e-10) -> float:
+    """KL(ref || pred) between kernel density estimates of (phi, psi) on a grid x grid mesh
+    over [-pi, pi)^2.
 
-    axis = np.linspace(-np.pi, np.pi, grid, endpoint=False) + np.pi / grid
-    mesh = np.stack(np.meshgrid(axis, axis, indexing="ij")).reshape(2, -1)
+    Binned Gaussian KDE: a 2-D histogram smoothed with a Gaussian of ``bandwidth`` radians
+    that wraps around at +-pi (angles are periodic), each density normalised to sum to one,
+    ``eps`` added before the logarithm.  Unlike scipy's KDE it is defined for degenerate
+    predictions (a single conformation gives a large KL, not an error).
+    """
+    from scipy.ndimage import gaussian_filter
+
+    sigma_bins = bandwidth / (2 * np.pi / grid)
 
     def density(points):
-        d = gaussian_kde(np.asarray(points, dtype=np.float64).T)(mesh) + eps
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        wrapped = (points + np.pi) % (2 * np.pi) - np.pi
+        hist, _, _ = np.histogram2d(wrapped[:, 0], wrapped[:, 1], bins=grid, range=[[-np.pi, np.pi]] * 2)
+        d = gaussian_filter(hist, sigma_bins, mode="wrap") + eps
         return d / d.sum()
 
     p, q = density(phi_psi_ref), density(phi_psi_pred)
@@ -180,10 +188,17 @@ def ramachandran_kl(phi_psi_ref: np.ndarray, phi_psi_pred: np.ndarray, grid: int
 
 
 def vamp2(features: np.ndarray, lag: int) -> float:
-    """VAMP-2 score (deeptime) of a feature time series [T, d] at ``lag`` frames."""
+    """VAMP-2 score (deeptime) of a feature time series [T, d] at ``lag`` frames.
+
+    deeptime counts the constant singular function, so a series without any slow
+    process scores ~1; a constant series (e.g. a static prediction) scores exactly 1.
+    """
     from deeptime.decomposition import VAMP
 
-    model = VAMP(lagtime=lag).fit(np.asarray(features, dtype=np.float64)).fetch_model()
+    features = np.asarray(features, dtype=np.float64)
+    if np.all(features.std(axis=0) < 1e-12):
+        return 1.0
+    model = VAMP(lagtime=lag).fit(features).fetch_model()
     return float(model.score(r=2))
 
 

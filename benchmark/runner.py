@@ -116,7 +116,14 @@ def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
             for part in ("val", "test"):
                 seed_everything(cell.seed)
                 start = time.perf_counter()
+                method.diagnostics()  # reset counters left over from loading/validation
                 rows, bad, artifacts = evaluate_part(method, sets[part], split, metrics_cfg, batch, device)
+                diagnostics = method.diagnostics()
+                if diagnostics:
+                    run.setdefault("diagnostics", {})[part] = diagnostics
+                    rows += [{"metric": f"diag_{k}", "convention": "count" if isinstance(v, int) else "value",
+                              "horizon": spec.delta_frame, "offset": None, "value": float(v), "unit": ""}
+                             for k, v in diagnostics.items() if isinstance(v, (int, float))]
                 if part == "test" and artifacts:
                     run["artifacts"] = artifacts
                 if part == "test":

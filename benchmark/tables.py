@@ -49,7 +49,13 @@ def summarise(runs: pd.DataFrame) -> dict:
     return out
 
 
-def task_table(table: pd.DataFrame, task: str, suite_name: str) -> str:
+def task_history(suite: Suite, task: str) -> int:
+    """Frames observed before t0 in a window task (0 = the papers' single frame)."""
+    entry = suite.tasks[task]
+    return entry["params"].get("observed", 1) - 1 if entry["protocol"] == "window" else 0
+
+
+def task_table(table: pd.DataFrame, task: str, suite_name: str, history: int = 0) -> str:
     sub = table[(table["task"] == task) & (table["split"] == "test")]
     protocol = sub["protocol"].iloc[0]
     datasets = list(dict.fromkeys(sub["dataset"]))
@@ -59,6 +65,9 @@ def task_table(table: pd.DataFrame, task: str, suite_name: str) -> str:
              f"Protocol `{protocol}`, horizon {', '.join(str(int(h)) for h in horizon)} frames, "
              f"split `{sub['split_variant'].iloc[0]}`. Mean ± sample std over seeds (n = seeds with a "
              f"number); best per column in **bold**.", ""]
+    if history:
+        lines += [f"† Every number here was computed WITH HISTORY: methods observed {history} frames before t0 "
+                  f"(the papers' protocol A gives one frame).", ""]
     notes: list[str] = []
     for metric, convention, title, unit, lower in SECTIONS[protocol]:
         rows = sub[sub["metric"] == metric]
@@ -82,6 +91,8 @@ def task_table(table: pd.DataFrame, task: str, suite_name: str) -> str:
                 text = c["text"] or "–"
                 if c["n"] and np.isfinite(best[d]) and sign * c["mean"] == best[d]:
                     text = f"**{text}**"
+                if c["n"] and history:
+                    text += " †"
                 texts.append(text)
                 notes += [f"{v} on {d}: {n}" for n in c.get("notes", [])]
             n = int(vrows[vrows["status"] == "ok"]["seed"].nunique())
@@ -105,7 +116,7 @@ def write_tables(suite: Suite) -> list[Path]:
         if not (table["task"] == task).any():
             continue
         path = suite.tables_dir / f"{task}.md"
-        write_text(path, task_table(table, task, suite.name))
+        write_text(path, task_table(table, task, suite.name, task_history(suite, task)))
         written.append(path)
     return written
 

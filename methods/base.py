@@ -76,6 +76,11 @@ class Method:
     def predict(self, context: Context, query_times: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def diagnostics(self) -> dict:
+        """Facts about the predictions since the last call (e.g. fallbacks), recorded per split
+        in the run JSON and as ``diag_<key>`` rows of metrics.csv; resets its counters."""
+        return {}
+
     def state_dict(self) -> dict:
         return {}
 

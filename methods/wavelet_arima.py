@@ -344,6 +344,12 @@ class WaveletARIMA(Method):
         return {"series": self.series, "fallbacks": self.fallbacks,
                 "fallback_fraction": self.fallbacks / self.series if self.series else 0.0}
 
+    def diagnostics(self) -> dict:
+        """The harness records this per evaluated split (run JSON ``diagnostics``), then resets."""
+        report = self.fallback_report()
+        self.reset_counters()
+        return report
+
     def fit(self, train, val, budget, seed, device, checkpoint_dir=None) -> dict:
         # nothing to learn across samples: every series is fitted on its own history at predict time
         return {"note": "no training: ARIMAs are fitted per coordinate on each context's history"}

@@ -133,3 +133,44 @@ def test_rdf_of_ideal_gas_is_flat_and_w1_zero_for_same():
     assert rdf_wasserstein(lattice, x[:, :125], box, 8.0) > 0.5  # a crystal is not a gas
     # a wrap across the boundary does not change the RDF
     assert rdf_wasserstein(x + box * np.array([1, 0, -1]), x, box, 8.0) == pytest.approx(0.0, abs=1e-9)
+
+
+# ------------------------------------------------------------ through the harness
+def test_every_metric_through_the_harness(chain_dataset, lj_dataset):
+    """The static baseline gets every metric of both protocols via evaluate_part."""
+    from benchmark.evaluation import evaluate_part
+    from benchmark.tasks import WindowSpec, build_split, build_window_split, open_parts
+    from methods import make_method
+
+    method = make_method("static")
+    cfg = {"structure": {"heavy_atoms_only": False}, "dihedrals": {"phi": [0, 1, 2, 3], "psi": [1, 2, 3, 4], "vamp_lag": 2}}
+    spec = WindowSpec(delta_frame=10, num_queries=4, n_train=5, n_val=5, n_test=5)
+    win = build_window_split(chain_dataset, spec, "by_trajectory", {}, seed=0)
+    ext = build_split(chain_dataset, "extrapolate", {"observed": 20, "horizon": 40, "curve_bin": 10, "windows": [[0, 10], [30, 40]]},
+                      "by_trajectory", {}, 0)
+    for split in (win, ext):
+        test = open_parts(chain_dataset, split, {"kind": "molecular"}, ("test",))["test"]
+        rows, bad, artifacts = evaluate_part(method, test, split, cfg, 8)
+        names = {r["metric"] for r in rows}
+        assert bad == 0 and {"bond_length_mae", "bond_angle_mae", "ramachandran_kl"} <= names
+        assert all(np.isfinite(r["value"]) for r in rows) and all("horizon" in r for r in rows)
+        assert len(artifacts["phi_psi"]["predicted"]) > 0
+    assert "vamp2" in names and {"mse_window", "mse_curve", "time_to_failure"} <= names
+    # liquids: the RDF metric on a periodic box
+    ext = build_split(lj_dataset, "extrapolate", {"observed": 20, "horizon": 30, "curve_bin": 10}, "by_trajectory", {}, 0)
+    test = open_parts(lj_dataset, ext, {"kind": "none"}, ("test",))["test"]
+    rows, _, _ = evaluate_part(method, test, ext, {"rdf": {"r_max": 6.0, "frames": 5}}, 8)
+    w1 = [r["value"] for r in rows if r["metric"] == "rdf_w1"]
+    assert len(w1) == 1 and w1[0] >= 0
+
+
+def test_ramachandran_kl_periodic_and_degenerate():
+    rng = np.random.default_rng(1)
+    a = rng.normal([3.1, 0.0], 0.05, size=(400, 2))  # straddles +-pi in phi
+    assert ramachandran_kl(a, a - [2 * np.pi, 0]) == pytest.approx(0.0, abs=1e-9)  # same angles
+    single = np.tile([[0.5, 0.5]], (50, 1))  # a method predicting one conformation
+    assert np.isfinite(ramachandran_kl(a, single)) and ramachandran_kl(a, single) > 5
+
+
+def test_vamp2_of_constant_series_is_one():
+    assert vamp2(np.ones((100, 4)), 5) == 1.0

@@ -8,7 +8,7 @@ import pytest
 from benchmark.aggregate import read_metrics
 from benchmark.config import load_suite
 from benchmark.leaderboard import figure_data, render_tables
-from benchmark.tables import task_table
+from benchmark.tables import task_history, task_table
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = "regenerate with `snakemake --cores 2 all --forcerun tables leaderboard` (or `mdhorizon leaderboard`)"
@@ -27,7 +27,7 @@ def test_task_tables_not_stale(committed):
     for task in sorted(set(table["task"])):
         path = ROOT / "results" / "tables" / f"{task}.md"
         assert path.exists(), f"{path} missing: {FIX}"
-        assert path.read_text() == task_table(table, task, suite.name), f"{path} is stale: {FIX}"
+        assert path.read_text() == task_table(table, task, suite.name, task_history(suite, task)), f"{path} is stale: {FIX}"
 
 
 def test_leaderboard_tables_not_stale(committed):
