@@ -13,9 +13,11 @@ there is an ODE.  Cases (hidden 64, 5 layers, 8 target times):
           (cutoff 7.5 A, ~22 neighbours), batch 5
 
 Variants ``egnn[reference]`` (the sparse scatter-based layer with the same
-weights, K target times batched) and ``egnn[reference-per-target]`` (the same,
-one pass per target time) are the baselines of the fast layer; the script
-checks that fast and reference give the same outputs and prints the speedup.
+weights, K target times batched), ``egnn[reference-per-target]`` (the same,
+one pass per target time) and ``egnn[reference-glibc]`` (batched, with glibc's
+default allocator settings: the straightforward implementation as it runs
+without any tuning) are the baselines of the fast layer; the script checks
+that fast and reference give the same outputs and prints the speedups.
 Every measurement runs in a fresh process (clean peak memory and allocator).
 
 Options: ``--cases``, ``--methods``, ``--batches``, ``--threads``,
@@ -43,6 +45,7 @@ VARIANTS = {  # name -> (registered method, params, layer implementation, one pa
     "egnn": ("egnn", {}, "fast", False),
     "egnn[reference]": ("egnn", {}, "reference", False),
     "egnn[reference-per-target]": ("egnn", {}, "reference", True),
+    "egnn[reference-glibc]": ("egnn", {}, "reference", False),  # and glibc's default allocator
     "egno": ("egno", {}, "fast", False),
     "gfnode": ("gfnode", {}, "fast", False),
     "gfnode_no_fourier": ("gfnode", {"no_fourier": True}, "fast", False),
@@ -164,7 +167,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.worker:
-        if args.malloc == "tuned":
+        if args.malloc == "tuned" and not args.worker.startswith("egnn[reference-glibc]"):
             from methods.layers import tune_malloc
 
             tune_malloc()
@@ -199,7 +202,7 @@ def main(argv=None) -> int:
                   f"{r['peak_mb']:8.0f} {nfe:>8}", flush=True)
     for case in cases:
         fast = results.get((case, "egnn"))
-        for ref in ("egnn[reference]", "egnn[reference-per-target]"):
+        for ref in ("egnn[reference]", "egnn[reference-per-target]", "egnn[reference-glibc]"):
             if fast and (case, ref) in results:
                 r = results[(case, ref)]
                 print(f"speedup {case}: egnn (fast layer) vs {ref}: {r['epoch_s'] / fast['epoch_s']:.2f}x per "

@@ -20,7 +20,9 @@ Not a method (no ``name``): the registry skips this module.
     mode, ``[G, N, N, F]`` with an edge mask, for small fully/mostly
     connected molecules) or gathered afterwards (edge mode, ``[G, E, F]``
     with one static edge list shared by all G graphs; a periodic box is one
-    flattened graph, G = 1); aggregation is a masked sum or ``index_add_``;
+    flattened graph, G = 1); aggregation is a masked sum (as a batched
+    matmul) or ``index_add_``; no ``cat`` of edge inputs; the per-edge MLPs
+    run on blocks of at most ``edge_block`` edges (bounds single tensors);
   - :meth:`EGNNLayer.forward_reference`: the straightforward sparse version
     (flattened nodes, edge list replicated per graph, ``cat`` of edge inputs,
     ``scatter_add_`` aggregation as in the published code).  Kept for the
@@ -36,6 +38,8 @@ Not a method (no ``name``): the registry skips this module.
 * :class:`ODESolver` - torchdiffeq ``odeint`` with a count of function
   evaluations and a cap (above the cap the solve is redone with fixed-step
   rk4, and the event is counted);
+* :func:`tune_malloc` - glibc allocator settings that avoid page faults on
+  large activations (the main CPU speed lever measured here);
 * :class:`GraphMethod` - the common ``TorchMethod`` plumbing: node features,
   graphs, time normalisation, protocol B (training windows, chunked queries).
 """
@@ -216,6 +220,8 @@ def normalized_laplacian(adj: torch.Tensor) -> torch.Tensor:
 class EGNNLayer(nn.Module):
     """E(n)-equivariant layer with velocity term (see module docstring for the equations)."""
 
+    edge_block = 262144  # edges per block of the per-edge MLP; blocks bound the size of single tensors
+
     def __init__(self, hidden: int, edge_dim: int = 0, coord_clamp: float = 100.0):
         super().__init__()
         self.hidden, self.edge_dim, self.coord_clamp = hidden, edge_dim, coord_clamp
@@ -240,27 +246,48 @@ class EGNNLayer(nn.Module):
         rel = graph.relative(x)
         r2 = (rel ** 2).sum(-1, keepdim=True)
         scal = torch.cat([r2, edge_attr], dim=-1) if self.edge_dim else r2
-        pre = scal @ w[:, 2 * F_:].T  # [.., F] from the per-edge scalars, then add the node parts
-        if graph.mode == "dense":
-            pre = pre + p_i[:, :, None]
-            pre.add_(p_j[:, None])
-        else:
-            pre = pre + p_i[:, graph.row]
-            pre.add_(p_j[:, graph.col])
-        m = self.act(self.edge2(self.act(pre)))
-        phi = self.coord2(self.act(self.coord1(m)))
-        if graph.mode == "dense":
-            force = (rel * phi).mul_(graph.mask[..., None]).sum(2) * graph.inv_deg
-            agg = torch.matmul(graph.mask[:, None, :], m).squeeze(2)  # sum_j mask_ij m_ij
-        else:
-            force = torch.zeros_like(x).index_add_(1, graph.row, rel * phi) * graph.inv_deg
-            agg = torch.zeros_like(h).index_add_(1, graph.row, m)
+        # the per-edge MLPs run on blocks of about ``edge_block`` edges, so that their
+        # intermediates stay in cache (and autograd's backward walks the blocks in turn)
+        forces, aggs = [], []
+        if graph.mode == "flat":  # one graph: blocks of edges, partial sums added per block
+            force = torch.zeros_like(x)
+            agg = torch.zeros_like(h)
+            for lo in range(0, len(graph.row), self.edge_block):
+                sl = slice(lo, lo + self.edge_block)
+                row, col = graph.row[sl], graph.col[sl]
+                m, phi = self._edge_mlp(scal[:, sl], p_i[:, row], p_j[:, col], w)
+                force = force.index_add(1, row, rel[:, sl] * phi)
+                agg = agg.index_add(1, row, m)
+            force = force * graph.inv_deg
+        else:  # G graphs sharing one edge set: blocks of graphs
+            per_graph = graph.n_nodes ** 2 if graph.mode == "dense" else len(graph.row)
+            step = max(1, self.edge_block // max(per_graph, 1))
+            for lo in range(0, h.shape[0], step):
+                sl = slice(lo, lo + step)
+                if graph.mode == "dense":
+                    m, phi = self._edge_mlp(scal[sl], p_i[sl, :, None], p_j[sl, None], w)
+                    forces.append((rel[sl] * phi).mul_(graph.mask[..., None]).sum(2))
+                    aggs.append(torch.matmul(graph.mask[:, None, :], m).squeeze(2))  # sum_j mask_ij m_ij
+                else:
+                    m, phi = self._edge_mlp(scal[sl], p_i[sl][:, graph.row], p_j[sl][:, graph.col], w)
+                    forces.append(torch.zeros_like(x[sl]).index_add_(1, graph.row, rel[sl] * phi))
+                    aggs.append(torch.zeros_like(h[sl]).index_add_(1, graph.row, m))
+            force = (forces[0] if len(forces) == 1 else torch.cat(forces)) * graph.inv_deg
+            agg = aggs[0] if len(aggs) == 1 else torch.cat(aggs)
         force = force.clamp(-self.coord_clamp, self.coord_clamp)
         x = x + self.vel2(self.act(self.vel1(h))) * v + force
         wn = self.node1.weight
         h = self.node2(self.act(torch.addmm(self.node1.bias, h.reshape(-1, F_), wn[:, :F_].T).view(h.shape)
                                 + agg @ wn[:, F_:].T))
         return h, x, v
+
+    def _edge_mlp(self, scal, pi, pj, w):
+        """m_ij and phi_x(m_ij) from the per-edge scalars and the (broadcast or gathered) node projections."""
+        pre = scal @ w[:, 2 * self.hidden:].T
+        pre = pre + pi
+        pre.add_(pj)
+        m = self.act(self.edge2(self.act(pre)))
+        return m, self.coord2(self.act(self.coord1(m)))
 
     # -- the straightforward sparse reference ----------------------------------------
     def forward_reference(self, h, x, v, row, col, edge_attr=None, box=None):
@@ -382,12 +409,13 @@ def union_times(tau: torch.Tensor):
 def tune_malloc() -> bool:
     """Keep freed memory in glibc's heap instead of returning it to the OS (True if applied).
 
-    glibc serves allocations above 32 MB with fresh mmap pages and unmaps them
-    on free, so every large activation tensor page-faults on first touch; with
-    mmap disabled and trimming off, training the batched graph models here is
-    ~1.3-1.6x faster (``python -m benchmark.perf``; the same effect as
-    preloading tcmalloc, see docs/performance-notes).  Peak memory is unchanged;
-    freed memory is kept for reuse by this process.  No-op off glibc.
+    glibc serves large allocations with fresh mmap pages and unmaps them on
+    free, so every large activation tensor page-faults on first touch.  With
+    mmap disabled and trimming off, freed blocks are reused: the EGNN on the
+    21-atom case of ``python -m benchmark.perf`` went from 30 to 16 CPU
+    seconds per epoch (the effect the performance notes saw from preloading
+    tcmalloc).  Peak memory is about unchanged; freed memory stays with this
+    process for reuse.  No-op where glibc's ``mallopt`` is missing.
     """
     import ctypes
     import ctypes.util
@@ -435,6 +463,14 @@ class GraphMethod(TorchMethod):
     ``delta_frame``; protocol B: ``horizon``).  Under protocol B
     ``fit`` trains on protocol-A-style windows with ``delta_frame`` = that
     horizon, drawn by ``SampleSet.windows`` when the task provides it.
+
+    Shared parameters: ``hidden``, ``n_layers``; ``cutoff`` (A, radius graph of
+    liquids, kept below half the box); ``dense_fraction`` (a molecular graph
+    with at least this fraction of all pairs uses the dense layer form);
+    ``neighbor_backend`` (auto / dense / vesin); ``max_graphs`` (graph copies
+    per forward pass, bounds memory when K is large); ``train_queries``,
+    ``n_windows``, ``n_val_windows`` (protocol B training windows);
+    ``tune_malloc`` (see :func:`tune_malloc`).
     """
 
     defaults = {**TorchMethod.defaults, "hidden": 64, "n_layers": 5, "cutoff": 7.5,

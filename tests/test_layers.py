@@ -45,9 +45,11 @@ def _run(stack, h, x, v, graph):
     return ho.detach(), xo.detach(), gh, gx, dict(zip(names, gp))
 
 
+@pytest.mark.parametrize("block", [16384, 40])  # one block of edges, or many
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
 @pytest.mark.parametrize("mode", ["dense", "edges", "flat"])
-def test_fast_layer_equals_reference(mode, dtype, tol):
+def test_fast_layer_equals_reference(mode, dtype, tol, block, monkeypatch):
+    monkeypatch.setattr(EGNNLayer, "edge_block", block)
     G, N, F = 6, 9, 16
     torch.manual_seed(0)
     stack = EGNN(F, 2, edge_dim=1).to(dtype)
