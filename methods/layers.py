@@ -46,6 +46,7 @@ Not a method (no ``name``): the registry skips this module.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -575,9 +576,19 @@ class GraphModel(nn.Module):
         if K <= chunk:
             return self.forward_chunk(context, query_times)
         out = torch.empty(B, K, self.n_atoms, 3, dtype=context.positions.dtype, device=query_times.device)
-        for idx in query_chunks(K, chunk):
-            idx = idx.to(query_times.device)
-            out[:, idx] = self.forward_chunk(context, query_times[:, idx])
+        groups = query_chunks(K, chunk)
+        per_call = max(1, self.max_graphs // (B * chunk))  # several chunks per pass, as extra samples
+        for size in sorted({len(g) for g in groups}):
+            same = [g for g in groups if len(g) == size]
+            for lo in range(0, len(same), per_call):
+                idx = torch.stack(same[lo:lo + per_call]).to(query_times.device)  # [c, size]
+                c = idx.shape[0]
+                ctx = dataclasses.replace(context,
+                                          observed_positions=context.observed_positions.repeat(c, 1, 1, 1),
+                                          observed_velocities=context.observed_velocities.repeat(c, 1, 1, 1))
+                qt = query_times[:, idx].transpose(0, 1).reshape(c * B, size)  # sample (chunk j, b) = j*B + b
+                pred = self.forward_chunk(ctx, qt).view(c, B, size, self.n_atoms, 3)
+                out[:, idx] = pred.transpose(0, 1)
         return out
 
     def forward_chunk(self, context, query_times):

@@ -174,3 +174,31 @@ def test_laplacians():
     lap = normalized_laplacian(adj)
     torch.testing.assert_close(torch.diagonal(lap), torch.ones(4, dtype=torch.float64))
     torch.testing.assert_close(lap[0, 1], torch.tensor(-1 / math.sqrt(2), dtype=torch.float64))
+
+
+def test_query_chunking_matches_direct_calls():
+    """Protocol B: K query times in strided chunks (several per pass) == each chunk on its own."""
+    from benchmark.tasks import Context
+    from methods.egnn import EGNNModel
+    from methods.egno import EGNOModel
+
+    N, B, K = 5, 2, 14
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(B, 1, N, 3, generator=gen, dtype=torch.float64)
+    edges = torch.stack(torch.nonzero(~torch.eye(N, dtype=torch.bool), as_tuple=True))
+    ctx = Context(x, 0.1 * x, torch.zeros(1), torch.tensor([6, 1, 8, 6, 1]), torch.ones(N), edges, None, 1.0)
+    q = torch.sort(torch.randperm(100, generator=gen)[:K] + 1).values.double().expand(B, K)
+    common = dict(n_atoms=N, z_max=8, horizon=100, hidden=8, cutoff=5.0, dense_fraction=0.5,
+                  neighbor_backend="auto", n_layers=2, time_emb_dim=4)
+    torch.manual_seed(0)
+    egno = EGNOModel(train_queries=4, max_graphs=16, **common).double()
+    out = egno(ctx, q)
+    groups = query_chunks(K, 4)
+    assert len({len(g) for g in groups}) == 2  # chunks of unequal length are covered too
+    for idx in groups:
+        torch.testing.assert_close(out[:, idx], egno.forward_chunk(ctx, q[:, idx]))
+    torch.manual_seed(0)
+    egnn = EGNNModel(train_queries=4, max_graphs=6, **common).double()  # 3 query times per pass
+    chunked = egnn(ctx, q)
+    egnn.max_graphs = 1000
+    torch.testing.assert_close(chunked, egnn(ctx, q))
