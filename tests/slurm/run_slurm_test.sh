@@ -10,7 +10,8 @@
 #    private munge socket under $STATE and non-default ports, so that no other SLURM/munge
 #    daemon is touched;
 # 3. starts munged, slurmctld and slurmd and waits until the node is idle;
-# 4. runs the smoke suite twice from scratch: through SLURM (`--executor slurm`, profile
+# 4. runs the smoke suite twice from scratch, from one snapshot of the working tree (so that
+#    concurrent edits cannot make the runs differ): through SLURM (`--executor slurm`, profile
 #    configs/profiles/slurm-localtest) and locally, into separate work/results dirs;
 # 5. compares the two metrics.csv (tests/slurm/compare_metrics.py): every value must be equal,
 #    only the provenance columns that legitimately differ (timings, hardware, command) are ignored;
@@ -180,9 +181,19 @@ probe=$(srun -p debug -n1 -t 1 hostname) || die "srun probe job failed"
 [ "$probe" = "$(hostname)" ] || die "srun probe returned '$probe'"
 
 # --- 4. the smoke suite through SLURM and locally -----------------------------------------
-cd "$ROOT"
+# Both runs use one snapshot of the working tree (tracked and untracked, not ignored files):
+# code that changes between or during the runs (a shared checkout) cannot make them differ.
+# `python -m` puts the current directory first on sys.path, so the snapshot's packages are
+# the ones imported, in local and in SLURM jobs alike (checked below).
 rm -rf "$OUT"
-mkdir -p "$OUT"
+SRC=$OUT/src
+mkdir -p "$SRC"
+(cd "$ROOT" && git ls-files -co --exclude-standard -z | tar --null -T - --ignore-failed-read -cf -) \
+    | tar -xf - -C "$SRC"
+cd "$SRC"
+where=$("$PY" -c "import benchmark, methods; print(benchmark.__file__, methods.__file__)")
+case "$where" in "$SRC"/benchmark/*" $SRC"/methods/*) ;; *) die "snapshot not imported first: $where" ;; esac
+log "code snapshot: $(find "$SRC" -type f | wc -l) files in $SRC"
 SMK=("$PY" -m snakemake --cores 2 all)
 
 log "smoke suite through SLURM"
