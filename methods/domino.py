@@ -53,6 +53,7 @@ import math
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from benchmark.graph import minimum_image
 from methods.lgode import LatentSequenceMethod, encode_indices, integrate_grid
@@ -120,13 +121,21 @@ class PaiNNODEFunc(nn.Module):
         self.graph: Graph | None = None
         self.nfe = 0
 
-    def forward(self, t, state):
-        self.nfe += 1
-        s, v = state
+    def derivative(self, s, v):
         hs, hv = self.painn(self.s_in(s), self.v_in(v), self.graph)
         ds, dv = torch.tanh(self.s_out(hs)), self.v_out(hv)
         norm = torch.sqrt((dv ** 2).sum(1, keepdim=True) + 1e-12)
         return ds, dv / (1.0 + norm)
+
+    def forward(self, t, state):
+        self.nfe += 1
+        s, v = state
+        if torch.is_grad_enabled():
+            # activation checkpointing per evaluation: the per-edge tensors of ~80 evaluations per
+            # level do not fit in memory on 258-atom systems; recomputed in the backward pass
+            self.painn.filters(self.graph, s.dtype)  # computed outside the checkpointed region
+            return checkpoint(self.derivative, s, v, use_reentrant=False)
+        return self.derivative(s, v)
 
 
 class Projector(nn.Module):
@@ -144,13 +153,17 @@ class Projector(nn.Module):
 class DoMiNOModel(nn.Module):
     def __init__(self, n_atoms, disp_scale, vel_scale, time_scale, levels=3, strides=(400, 20, 1),
                  reference_horizon=8000, hidden=128, latent=16, augment=64, encoder_layers=2, ode_hidden=128,
-                 ode_layers=2, cutoff=5.0, encode_frames=16, solver="rk4", predict_chunk=512):
+                 ode_layers=2, cutoff=5.0, encode_frames=16, solver="rk4", predict_chunk=512, segment_steps=None):
         super().__init__()
         self.n_atoms, self.disp_scale, self.vel_scale, self.time_scale = n_atoms, disp_scale, vel_scale, time_scale
         self.levels, self.dim, self.cutoff = levels, latent + augment, cutoff
         self.encode_frames, self.solver, self.predict_chunk = encode_frames, solver, predict_chunk
         # strides as fractions of the horizon (the ODE time runs 0..1 over the longest training query)
         self.strides = [float(s) / reference_horizon for s in strides[:levels]]
+        # rk4 step per level: one step per stride (the reference), or segment / segment_steps (cheaper;
+        # the level's state between grid points is then interpolated linearly)
+        spans = [1.0] + self.strides[:-1]
+        self.steps = [st if not segment_steps else span / segment_steps for st, span in zip(self.strides, spans)]
         self.encoders = nn.ModuleList([PaiNNEncoder(hidden, self.dim, latent, encoder_layers, cutoff)
                                        for _ in range(levels)])
         self.odes = nn.ModuleList([PaiNNODEFunc(self.dim, ode_hidden, ode_layers, cutoff) for _ in range(levels)])
@@ -181,7 +194,7 @@ class DoMiNOModel(nn.Module):
     def states_at(self, level, bidx, t, enc, graph, cache):
         """Level ``level`` latent at (sample bidx[p], time t[p]) -> s [P, N, D], v [P, N, 3, D]."""
         n = enc[0][0].shape[1]
-        stride = self.strides[level]
+        stride = self.steps[level]
         if level == 0:
             if 0 not in cache:
                 s0, v0 = enc[0]
@@ -255,7 +268,7 @@ class DoMiNO(LatentSequenceMethod):
     defaults = {**LatentSequenceMethod.common_defaults,
                 "levels": 3, "strides": [400, 20, 1], "reference_horizon": 8000,
                 "level_weights": list(LEVEL_WEIGHTS), "hidden": 128, "latent": 16, "augment": 64,
-                "encoder_layers": 2, "ode_hidden": 128, "ode_layers": 2, "train_queries": 8}
+                "encoder_layers": 2, "ode_hidden": 128, "ode_layers": 2, "train_queries": 8, "segment_steps": None}
     test_params = {"hidden": 8, "latent": 4, "augment": 4, "encoder_layers": 1, "ode_hidden": 8,
                    "ode_layers": 1, "encode_frames": 3, "batch_size": 4, "cutoff": 4.0, "train_queries": 4,
                    "strides": [4, 2, 1], "reference_horizon": 8}
@@ -276,7 +289,7 @@ class DoMiNO(LatentSequenceMethod):
                            reference_horizon=p["reference_horizon"], hidden=p["hidden"], latent=p["latent"],
                            augment=p["augment"], encoder_layers=p["encoder_layers"], ode_hidden=p["ode_hidden"],
                            ode_layers=p["ode_layers"], cutoff=p["cutoff"], encode_frames=p["encode_frames"],
-                           solver=p["solver"], predict_chunk=p["predict_chunk"])
+                           solver=p["solver"], predict_chunk=p["predict_chunk"], segment_steps=p["segment_steps"])
 
     def training_loss(self, batch, device):
         ctx, qt, target = batch

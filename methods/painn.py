@@ -163,15 +163,17 @@ class PaiNN(nn.Module):
         self.rbf = RadialBasis(n_rbf, cutoff)
         self.layers = nn.ModuleList([PaiNNLayer(features, n_rbf, aggregate) for _ in range(layers)])
 
-    def forward(self, s, v, graph: Graph):
-        # the edge filters depend on the geometry only: computed once per graph object and reused
-        # (a graph ODE evaluates the same fixed graph ~80 times per solve)
+    def filters(self, graph: Graph, dtype) -> list[torch.Tensor]:
+        """Edge filters of every layer; they depend on the geometry only, so they are computed once
+        per graph object and reused (a graph ODE evaluates the same fixed graph ~80 times per solve)."""
         key = id(self)
         if key not in graph.cache:
             rbf, fcut = self.rbf(graph.dist)
-            rbf, fcut = rbf.to(s.dtype), fcut.to(s.dtype)
-            graph.cache[key] = [layer.edge_filter(rbf, fcut) for layer in self.layers]
-        for layer, filt in zip(self.layers, graph.cache[key]):
+            graph.cache[key] = [layer.edge_filter(rbf.to(dtype), fcut.to(dtype)) for layer in self.layers]
+        return graph.cache[key]
+
+    def forward(self, s, v, graph: Graph):
+        for layer, filt in zip(self.layers, self.filters(graph, s.dtype)):
             s, v = layer(s, v, graph, filt)
         return s, v
 
