@@ -51,8 +51,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods.layers import (EGNN, GraphMethod, GraphModel, ODESolver, adjacency, initial_sq_dist,
-                            laplacian_modes, sinusoidal_embedding, union_times)
+from methods.layers import (EGNN, GraphMethod, GraphModel, ODESolver, adjacency, gather_times,
+                            initial_sq_dist, laplacian_modes, sinusoidal_embedding, union_times)
 
 
 class SpectralDynamics(nn.Module):
@@ -132,8 +132,7 @@ class GFNODEModel(GraphModel):
         else:
             t_union, where = union_times(tau)
             sol_h, sol_xv = self.solver.solve(self.dynamics, (h_s, xv_s), t_union)  # [L, B, M, ...]
-            bidx = torch.arange(B, device=x.device)[:, None]
-            h_t, xv_t = sol_h[where, bidx], sol_xv[where, bidx]  # [B, K, M, ...]
+            h_t, xv_t = gather_times(sol_h, where), gather_times(sol_xv, where)  # [B, K, M, ...]
         # 4. inverse transform (zero padding of the dropped modes) with residual
         if U is not None:
             h_t = torch.einsum("bnm,bkmf->bknf", U.expand(B, -1, -1), h_t)

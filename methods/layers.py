@@ -182,7 +182,7 @@ class Graph:
         if self.mode == "dense":
             rel = x[:, :, None] - x[:, None]
         else:
-            rel = x[:, self.row] - x[:, self.col]
+            rel = x.index_select(1, self.row) - x.index_select(1, self.col)
         return minimum_image(rel, self.box)
 
 
@@ -256,7 +256,7 @@ class EGNNLayer(nn.Module):
             for lo in range(0, len(graph.row), self.edge_block):
                 sl = slice(lo, lo + self.edge_block)
                 row, col = graph.row[sl], graph.col[sl]
-                m, phi = self._edge_mlp(scal[:, sl], p_i[:, row], p_j[:, col], w)
+                m, phi = self._edge_mlp(scal[:, sl], p_i.index_select(1, row), p_j.index_select(1, col), w)
                 force = force.index_add(1, row, rel[:, sl] * phi)
                 agg = agg.index_add(1, row, m)
             force = force * graph.inv_deg
@@ -270,7 +270,8 @@ class EGNNLayer(nn.Module):
                     forces.append((rel[sl] * phi).mul_(graph.mask[..., None]).sum(2))
                     aggs.append(torch.matmul(graph.mask[:, None, :], m).squeeze(2))  # sum_j mask_ij m_ij
                 else:
-                    m, phi = self._edge_mlp(scal[sl], p_i[sl][:, graph.row], p_j[sl][:, graph.col], w)
+                    m, phi = self._edge_mlp(scal[sl], p_i[sl].index_select(1, graph.row),
+                                            p_j[sl].index_select(1, graph.col), w)
                     forces.append(torch.zeros_like(x[sl]).index_add_(1, graph.row, rel[sl] * phi))
                     aggs.append(torch.zeros_like(h[sl]).index_add_(1, graph.row, m))
             force = (forces[0] if len(forces) == 1 else torch.cat(forces)) * graph.inv_deg
@@ -393,6 +394,18 @@ class ODESolver:
     def stats(self) -> dict:
         return {"solves": self.solves, "mean_nfe": self.total_nfe / max(self.solves, 1),
                 "last_nfe": self.last_nfe, "capped": self.capped}
+
+
+def gather_times(sol: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
+    """States [L, B, ...] at the times ``where`` [B, K] (indices into L) -> [B, K, ...].
+
+    ``index_select`` (its backward is a deterministic ``index_add_`` on CPU),
+    not advanced indexing, whose accumulating backward is not bit-reproducible.
+    """
+    L, B = sol.shape[:2]
+    flat = sol.transpose(0, 1).reshape(B * L, *sol.shape[2:])
+    idx = (torch.arange(B, device=where.device)[:, None] * L + where).reshape(-1)
+    return flat.index_select(0, idx).view(*where.shape, *sol.shape[2:])
 
 
 def union_times(tau: torch.Tensor):

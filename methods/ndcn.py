@@ -31,7 +31,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods.layers import GraphMethod, GraphModel, ODESolver, adjacency, normalized_laplacian, union_times
+from methods.layers import (GraphMethod, GraphModel, ODESolver, adjacency, gather_times, normalized_laplacian,
+                            union_times)
 
 
 class NDCNDynamics(nn.Module):
@@ -66,13 +67,12 @@ class NDCNModel(GraphModel):
 
     def forward_chunk(self, context, query_times):
         x, v, _ = self.node_inputs(context)
-        B = x.shape[0]
         z0 = self.encoder(torch.cat([x - x.mean(dim=1, keepdim=True), v], dim=-1))  # [B, N, H]
         self.dynamics.phi = self.operator(context, x)
         t_union, where = union_times(self.tau(context, query_times))
         sol = self.solver.solve(self.dynamics, z0, t_union)  # [L, B, N, H]
         self.dynamics.phi = None
-        z_t = sol[where, torch.arange(B, device=x.device)[:, None]]  # [B, K, N, H]
+        z_t = gather_times(sol, where)  # [B, K, N, H]
         return x[:, None] + self.decoder(z_t)
 
 
