@@ -22,7 +22,9 @@ learning: multiple time-resolution models for molecular dynamics", NeurIPS
   cosine schedule, gradient clip 1, batch 128, real batches every step (the
   authors' script trains with ``overfit_batches=1`` by mistake: not here);
 * sampling: DDIM (eta = 0, deterministic, ``ddim_steps`` steps) or ancestral
-  DDPM over all 1000 steps (``sampler``); noise from a generator seeded by
+  DDPM over all 1000 steps (``sampler``), both through the denoised estimate
+  ``y0``, whose per-atom norm is clipped at ``clip_denoised`` sqrt(3) RMS units
+  (the clipped-x0 sampler; 0 disables); noise from a generator seeded by
   ``sample_seed`` at every ``predict`` call, so predictions are reproducible;
 * ``mode="1step"`` samples every query time straight from ``x(t0)`` with lag =
   the query offset; ``mode="rollout"`` walks through the (sorted) query times,
@@ -185,7 +187,7 @@ class ITOModel(nn.Module):
         self.max_train_lag, self.steps = int(max_train_lag), steps
         # how forward() predicts (set by the method from its parameters; not learned)
         self.mode, self.sampler, self.ddim_steps, self.sample_seed = "1step", "ddim", 50, 0
-        self.rollout_lag, self.max_generated, self.sample_batch = 100, 200, 64
+        self.rollout_lag, self.max_generated, self.sample_batch, self.clip_denoised = 100, 200, 64, 5.0
 
     def scale(self, lag: torch.Tensor) -> torch.Tensor:
         """Training RMS displacement (A) at integer lags [B], log-log interpolated."""
@@ -206,6 +208,18 @@ class ITOModel(nn.Module):
         cond = net.condition(x_t, atomic_numbers, box)
         return ((net(y, k, lag, x_t, cond, scale, box) - eps) ** 2).mean()
 
+    def clip(self, y0: torch.Tensor) -> torch.Tensor:
+        """Shrink each atom's denoised displacement to norm <= clip_denoised * sqrt(3) (rotation-equivariant).
+
+        The clipped-x0 DDPM sampler (Ho et al.'s code clips images to [-1, 1]); without it an
+        early, poorly trained model can blow up when its samples are chained (rollout).
+        """
+        if not self.clip_denoised:
+            return y0
+        limit = self.clip_denoised * math.sqrt(3.0)
+        norm = torch.sqrt((y0 ** 2).sum(-1, keepdim=True) + 1e-12)
+        return y0 * torch.clamp(limit / norm, max=1.0)
+
     @torch.no_grad()
     def sample(self, x_t, lag, atomic_numbers, box, generator, sampler="ddim", ddim_steps=50):
         """One draw of x_{t+lag} for each of the B conditioning frames x_t [B, N, 3]."""
@@ -221,15 +235,19 @@ class ITOModel(nn.Module):
                 ab = self.alpha_bar[k].to(y.dtype)
                 ab_prev = self.alpha_bar[ks[i + 1]].to(y.dtype) if i + 1 < len(ks) else torch.ones_like(ab)
                 eps = net(y, torch.full((b,), k, device=y.device), lag, x_t, cond, scale, box)
-                y0 = (y - torch.sqrt(1 - ab) * eps) / torch.sqrt(ab)
+                y0 = self.clip((y - torch.sqrt(1 - ab) * eps) / torch.sqrt(ab))
+                eps = (y - torch.sqrt(ab) * y0) / torch.sqrt(1 - ab)
                 y = torch.sqrt(ab_prev) * y0 + torch.sqrt(1 - ab_prev) * eps
         elif sampler == "ancestral":
             for k in range(self.steps - 1, -1, -1):
                 beta, ab = self.betas[k].to(y.dtype), self.alpha_bar[k].to(y.dtype)
+                ab_prev = self.alpha_bar[k - 1].to(y.dtype) if k > 0 else torch.ones_like(ab)
                 eps = net(y, torch.full((b,), k, device=y.device), lag, x_t, cond, scale, box)
-                y = (y - beta / torch.sqrt(1 - ab) * eps) / torch.sqrt(1 - beta)
+                y0 = self.clip((y - torch.sqrt(1 - ab) * eps) / torch.sqrt(ab))
+                # posterior mean of q(y_{k-1} | y_k, y0) (Ho et al. Eq. 7)
+                y = (torch.sqrt(ab_prev) * beta / (1 - ab)) * y0 + (torch.sqrt(1 - beta) * (1 - ab_prev) / (1 - ab)) * y
                 if k > 0:
-                    var = beta * (1 - self.alpha_bar[k - 1].to(y.dtype)) / (1 - ab)
+                    var = beta * (1 - ab_prev) / (1 - ab)
                     z = mean_free(torch.randn(y.shape, generator=generator, dtype=y.dtype).to(y.device))
                     y = y + torch.sqrt(var) * z
         else:
@@ -301,6 +319,7 @@ class ITO(TorchMethod):
         "diffusion_steps": 1000, "beta_start": -8.0, "beta_end": -4.0, "ema": 0.99,
         "pairs_per_epoch": 2048, "val_pairs": 128, "mode": "1step", "rollout_lag": 100,
         "sampler": "ddim", "ddim_steps": 50, "sample_seed": 0, "max_generated": 200, "sample_batch": 64,
+        "clip_denoised": 5.0,
     }
     test_params = {"hidden": 8, "cond_layers": 1, "score_layers": 1, "cutoff": 4.0, "diffusion_steps": 50,
                    "pairs_per_epoch": 16, "val_pairs": 8, "batch_size": 8, "ddim_steps": 3, "rollout_lag": 5,
@@ -336,6 +355,7 @@ class ITO(TorchMethod):
         model.mode, model.sampler, model.ddim_steps = p["mode"], p["sampler"], p["ddim_steps"]
         model.sample_seed, model.rollout_lag = p["sample_seed"], p["rollout_lag"]
         model.max_generated, model.sample_batch = p["max_generated"], p["sample_batch"]
+        model.clip_denoised = p["clip_denoised"]
         return model
 
     def fit(self, train, val, budget, seed, device, checkpoint_dir=None) -> dict:
