@@ -347,6 +347,17 @@ class ITO(TorchMethod):
         return {"segments": segments, "max_train_lag": max_train_lag, "scale_lags": lags.tolist(),
                 "scale_rms": rms}
 
+    def perf_setup(self, n_atoms: int, horizon_fs: float) -> dict:
+        """Setup facts of a synthetic system (``python -m benchmark.perf``)."""
+        return {"segments": [(0, 0, 3000)], "max_train_lag": self.params["max_lag"] - 1,
+                "scale_lags": [1, self.params["max_lag"] - 1], "scale_rms": [0.1, 3.0]}
+
+    def perf_batch(self, context, query_times, target):
+        """One lag pair per sample: x(t0) -> the first query frame."""
+        lag = torch.round(query_times[:, 0] / context.dt_fs).long().clamp(1, self.params["max_lag"] - 1)
+        return (context.positions, target[:, 0], lag, context.atomic_numbers, context.box,
+                torch.Generator().manual_seed(0))
+
     def build(self, segments, max_train_lag, scale_lags, scale_rms):
         p = self.params
         model = ITOModel(scale_lags, scale_rms, max_train_lag, hidden=p["hidden"], cond_layers=p["cond_layers"],

@@ -118,6 +118,13 @@ class LatentSequenceMethod(TorchMethod):
         return {"n_atoms": train.n_atoms, "disp_scale": disp_scale, "vel_scale": vel_scale,
                 "time_scale": time_scale}
 
+    def perf_setup(self, n_atoms: int, horizon_fs: float) -> dict:
+        """Setup facts of a synthetic system (``python -m benchmark.perf``)."""
+        return {"n_atoms": n_atoms, "disp_scale": 1.0, "vel_scale": 0.01, "time_scale": horizon_fs}
+
+    def perf_batch(self, context, query_times, target):
+        return context, query_times, target
+
     def configure_optimiser(self, model, epochs):
         p = self.params
         opt = torch.optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
@@ -166,14 +173,14 @@ class GraphAttention(nn.Module):
     def forward(self, h, graph: Graph):
         wh = self.W(h)
         rbf, _ = self.rbf(graph.dist)
-        e = nn.functional.leaky_relu(self.a_dst(wh)[graph.dst] + self.a_src(wh)[graph.src]
+        e = nn.functional.leaky_relu(self.a_dst(wh).index_select(0, graph.dst) + self.a_src(wh).index_select(0, graph.src)
                                      + self.a_rbf(rbf.to(h.dtype)), 0.2)[:, 0]
         e_max = torch.full((h.shape[0],), -1e30, dtype=h.dtype, device=h.device)
         e_max = e_max.scatter_reduce(0, graph.dst, e, reduce="amax", include_self=True)
         w = torch.exp(e - e_max[graph.dst])
         denom = torch.zeros(h.shape[0], dtype=h.dtype, device=h.device).index_add_(0, graph.dst, w)
         alpha = w / denom[graph.dst].clamp(min=1e-12)
-        agg = torch.zeros_like(h).index_add_(0, graph.dst, alpha[:, None] * wh[graph.src])
+        agg = torch.zeros_like(h).index_add_(0, graph.dst, alpha[:, None] * wh.index_select(0, graph.src))
         return h + nn.functional.silu(agg)
 
 
@@ -197,7 +204,7 @@ class NRIODEFunc(nn.Module):
     def forward(self, t, z):
         self.nfe += 1
         g = self.graph
-        e = nn.functional.silu(self.msg_i(z)[g.dst] + self.msg_j(z)[g.src])
+        e = nn.functional.silu(self.msg_i(z).index_select(0, g.dst) + self.msg_j(z).index_select(0, g.src))
         agg = torch.zeros(z.shape[0], e.shape[1], dtype=z.dtype, device=z.device).index_add_(0, g.dst, e)
         agg = self.msg_out(agg * g.inv_degree[:, None])
         return torch.tanh(self.node(torch.cat([z, agg], -1)))

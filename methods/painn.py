@@ -34,17 +34,7 @@ import torch
 from torch import nn
 
 from benchmark.graph import minimum_image
-
-
-def sinusoidal_embedding(t: torch.Tensor, dim: int, max_period: float = 1000.0) -> torch.Tensor:
-    """Transformer-style embedding of a (possibly fractional) step/lag ``t`` [...] -> [..., dim]."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=t.dtype) / max(half, 1))
-    args = t[..., None] * freqs
-    emb = torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
-    if dim % 2:
-        emb = torch.cat([emb, torch.zeros_like(emb[..., :1])], dim=-1)
-    return emb
+from methods.layers import sinusoidal_embedding  # noqa: F401  (shared time embedding, re-exported)
 
 
 class Graph:
@@ -135,10 +125,10 @@ class PaiNNLayer(nn.Module):
     def forward(self, s, v, graph: Graph, filt):
         f = s.shape[-1]
         src, dst = graph.src, graph.dst
-        x = self.phi(s)[src] * filt
+        x = self.phi(s).index_select(0, src) * filt  # index_select: deterministic backward on CPU
         a, b, c = torch.split(x, f, dim=-1)
         unit = graph.vec / graph.dist[:, None]
-        dv_edge = v[src] * b[:, None, :] + c[:, None, :] * unit[:, :, None]
+        dv_edge = v.index_select(0, src) * b[:, None, :] + c[:, None, :] * unit[:, :, None]
         ds = torch.zeros_like(s).index_add_(0, dst, a)
         dv = torch.zeros_like(v).index_add_(0, dst, dv_edge)
         if self.aggregate == "mean":
