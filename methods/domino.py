@@ -157,7 +157,7 @@ class DoMiNOModel(nn.Module):
         super().__init__()
         self.n_atoms, self.disp_scale, self.vel_scale, self.time_scale = n_atoms, disp_scale, vel_scale, time_scale
         self.levels, self.dim, self.cutoff = levels, latent + augment, cutoff
-        self.encode_frames, self.solver, self.predict_chunk = encode_frames, solver, predict_chunk
+        self.encode_frames, self.ode_method, self.predict_chunk = encode_frames, solver, predict_chunk
         # strides as fractions of the horizon (the ODE time runs 0..1 over the longest training query)
         self.strides = [float(s) / reference_horizon for s in strides[:levels]]
         # rk4 step per level: one step per stride (the reference), or segment / segment_steps (cheaper;
@@ -200,7 +200,7 @@ class DoMiNOModel(nn.Module):
                 s0, v0 = enc[0]
                 self.odes[0].graph = graph
                 _, (gs, gv) = integrate_grid(self.odes[0], (s0.reshape(-1, self.dim), v0.reshape(-1, 3, self.dim)),
-                                             float(cache["t_max"]), stride, self.solver)
+                                             float(cache["t_max"]), stride, self.ode_method)
                 b = s0.shape[0]
                 cache[0] = (gs.reshape(gs.shape[0], b, n, -1), gv.reshape(gv.shape[0], b, n, 3, -1))
             gs, gv = cache[0]
@@ -219,7 +219,7 @@ class DoMiNOModel(nn.Module):
         self.odes[level].graph = sample_subgraph(graph, n, ub)
         u = len(ub)
         _, (gs, gv) = integrate_grid(self.odes[level], (s_init.reshape(u * n, -1), v_init.reshape(u * n, 3, -1)),
-                                     float(local.max()), stride, self.solver)
+                                     float(local.max()), stride, self.ode_method)
         gs, gv = gs.reshape(gs.shape[0], u, n, -1), gv.reshape(gv.shape[0], u, n, 3, -1)
         return self._lerp(gs, gv, inv, local / stride)
 

@@ -217,7 +217,7 @@ class LGODEModel(nn.Module):
         super().__init__()
         self.disp_scale, self.vel_scale, self.time_scale = disp_scale, vel_scale, time_scale
         self.latent, self.augment, self.hidden = latent, augment, hidden
-        self.cutoff, self.encode_frames, self.ode_steps, self.solver = cutoff, encode_frames, ode_steps, solver
+        self.cutoff, self.encode_frames, self.ode_steps, self.ode_method = cutoff, encode_frames, ode_steps, solver
         self.predict_chunk = predict_chunk
         self.embed = nn.Embedding(119, hidden)
         self.inp = nn.Linear(6 + 2 * hidden, hidden)
@@ -271,7 +271,7 @@ class LGODEModel(nn.Module):
         """z0 [S*B*N, D] -> (grid step, states [G, S*B*N, D])."""
         self.ode.graph = graph
         step = 1.0 / self.ode_steps
-        _, states = integrate_grid(self.ode, z0, t_end, step, self.solver)
+        _, states = integrate_grid(self.ode, z0, t_end, step, self.ode_method)
         return step, states
 
     def decode(self, states, step, tau, x0):
