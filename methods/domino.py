@@ -41,7 +41,12 @@ Deviations, with reasons:
 * the observed sequence is subsampled to ``encode_frames`` frames; training
   draws ``train_queries`` random future frames per batch (DoMiNO's random
   segments), validation uses a fixed subset of samples and frames;
-* no adjoint (the sizes here fit in memory; adjoint costs ~8x time);
+* no adjoint (adjoint costs ~8x time); instead each ODE evaluation is
+  activation-checkpointed during training (the per-edge tensors of ~80
+  evaluations per level do not fit in memory otherwise);
+* ``segment_steps`` (default None = one rk4 step per stride, as the
+  reference) may set a coarser rk4 grid per segment for CPU budgets; the
+  level's state between grid points is then linearly interpolated;
   the ODE derivative is squashed (tanh on scalars, |dv|/(1+|dv|) on vectors) for
   stability on 40-neighbour liquids;
 * protocol A (one observed frame) runs with that frame.
