@@ -41,7 +41,8 @@ import numpy as np
 
 from benchmark.data.format import write_trajectory
 from benchmark.data.lj import random_rotation
-from benchmark.data.water import NM_PER_PS_TO_A_PER_FS, degrees_of_freedom, openmm_seed, save_energies
+from benchmark.data.openmm_md import record_frames
+from benchmark.data.water import degrees_of_freedom, openmm_seed, save_energies
 
 PDB = """\
 ATOM      1 HH31 ACE A   1      -0.298  -3.987  -1.608  1.00  0.00           H
@@ -119,21 +120,9 @@ def simulate_trajectory(params: dict, seed: int, progress=None) -> dict:
     context.setVelocitiesToTemperature(temperature, openmm_seed(seed, 2))
     integrator.step(int(round(params["equilibration_ps"] * 1000 / params["timestep_fs"])))
 
-    n_frames, every, n = params["n_frames"], params["steps_per_frame"], system.getNumParticles()
-    positions = np.empty((n_frames, n, 3), dtype=np.float32)
-    velocities = np.empty((n_frames, n, 3), dtype=np.float32)
-    energies = np.full((n_frames, 3), np.nan)
-    for frame in range(n_frames):
-        if frame:
-            integrator.step(every)
-        st = context.getState(getPositions=True, getVelocities=True, getEnergy=True)
-        positions[frame] = st.getPositions(asNumpy=True).value_in_unit(unit.angstrom)
-        velocities[frame] = st.getVelocities(asNumpy=True).value_in_unit(
-            unit.nanometer / unit.picosecond) * NM_PER_PS_TO_A_PER_FS
-        energies[frame, 0] = st.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
-        energies[frame, 1] = st.getKineticEnergy().value_in_unit(unit.kilojoule_per_mole)
-        if progress is not None:
-            progress.update(1)
+    n = system.getNumParticles()
+    positions, velocities, energies = record_frames(context, integrator, params["n_frames"], params["steps_per_frame"],
+                                                    progress=progress)
     atoms = list(topology.atoms())
     return {"positions": positions, "velocities": velocities, "energies": energies,
             "atomic_numbers": [a.element.atomic_number for a in atoms],

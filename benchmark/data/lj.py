@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from benchmark.data.format import write_trajectory
+from benchmark.data.openmm_md import record_frames
 
 ARGON = {"mass": 39.9, "sigma_A": 3.4, "epsilon_kcal": 0.238, "atomic_number": 18}
-NM_PER_PS_TO_A_PER_FS = 0.01
 
 DEFAULTS = {
     "n_particles": 258,
@@ -116,18 +116,8 @@ def simulate_trajectory(params: dict, seed: int, progress=None) -> dict:
     # Minimisation leaves the potential energy at its minimum, so velocities at T alone give
     # ~T/2 after equipartition: equilibrate with the thermostat before recording.
     integrator.step(params["equilibration_steps"])
-    n_frames, every = params["n_frames"], params["steps_per_frame"]
-    positions = np.empty((n_frames, n, 3), dtype=np.float32)
-    velocities = np.empty((n_frames, n, 3), dtype=np.float32)
-    for frame in range(n_frames):
-        if frame:
-            integrator.step(every)
-        state = context.getState(getPositions=True, getVelocities=True, enforcePeriodicBox=False)
-        positions[frame] = state.getPositions(asNumpy=True).value_in_unit(unit.angstrom)
-        velocities[frame] = state.getVelocities(asNumpy=True).value_in_unit(
-            unit.nanometer / unit.picosecond) * NM_PER_PS_TO_A_PER_FS
-        if progress is not None:
-            progress.update(1)
+    positions, velocities, _ = record_frames(context, integrator, params["n_frames"], params["steps_per_frame"],
+                                             progress=progress)
     return {"positions": positions, "velocities": velocities, "box": [edge_nm * 10] * 3,
             "engine": f"OpenMM {openmm.__version__} CPU"}
 

@@ -44,9 +44,9 @@ import itertools
 import numpy as np
 
 from benchmark.data.format import write_trajectory
+from benchmark.data.openmm_md import record_frames
 from benchmark.io import atomic_path
 
-NM_PER_PS_TO_A_PER_FS = 0.01
 AVOGADRO = 6.02214076e23
 MODELS = {"tip3p": "tip3p.xml", "tip4pew": "tip4pew.xml"}
 
@@ -211,22 +211,8 @@ def simulate_trajectory(params: dict, seed: int, progress=None) -> dict:
     context.applyVelocityConstraints(1e-6)
     integrator.step(int(round(params["nvt_equilibration_ps"] * 1000 / params["timestep_fs"])))
 
-    n_frames, every = params["n_frames"], params["steps_per_frame"]
-    pos_out = np.empty((n_frames, len(real), 3), dtype=np.float32)
-    vel_out = np.empty((n_frames, len(real), 3), dtype=np.float32)
-    energies = np.empty((n_frames, 3), dtype=np.float64)
-    for frame in range(n_frames):
-        if frame:
-            integrator.step(every)
-        st = context.getState(getPositions=True, getVelocities=True, getEnergy=True, enforcePeriodicBox=False)
-        pos_out[frame] = st.getPositions(asNumpy=True).value_in_unit(unit.angstrom)[real]
-        vel_out[frame] = st.getVelocities(asNumpy=True).value_in_unit(
-            unit.nanometer / unit.picosecond)[real] * NM_PER_PS_TO_A_PER_FS
-        pot = st.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
-        kin = st.getKineticEnergy().value_in_unit(unit.kilojoule_per_mole)
-        energies[frame] = (pot, kin, pot + kin + integrator.computeHeatBathEnergy().value_in_unit(unit.kilojoule_per_mole))
-        if progress is not None:
-            progress.update(1)
+    pos_out, vel_out, energies = record_frames(context, integrator, params["n_frames"], params["steps_per_frame"],
+                                               atoms=real, progress=progress, heat_bath=True)
 
     atomic_numbers = np.array([a.element.atomic_number for a in topology.atoms() if a.element is not None])
     new_index = {int(old): new for new, old in enumerate(real)}
