@@ -54,7 +54,6 @@ Deviations, with reasons:
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn

@@ -109,7 +109,7 @@ class LatentSequenceMethod(TorchMethod):
     def setup(self, train) -> dict:
         n = min(len(train), 64)
         idx = np.linspace(0, len(train) - 1, n).round().astype(np.int64)
-        ctx, qt = train.context(idx), train.query_times(idx)
+        ctx = train.context(idx)
         target = train.targets(idx)
         disp = target - ctx.positions[:, None]
         disp_scale = float(torch.sqrt((disp.double() ** 2).mean()).clamp(min=1e-3))
