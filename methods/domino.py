@@ -54,7 +54,6 @@ Deviations, with reasons:
 
 from __future__ import annotations
 
-
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
