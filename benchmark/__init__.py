@@ -7,4 +7,4 @@ the methods live in the sibling package ``methods`` (one module per method).
 __version__ = "0.1.0"
 
 # Bumped whenever a metric's definition changes; stamped into every result row.
-METRICS_VERSION = "2"  # 2: Ramachandran KL as a periodic binned KDE
+METRICS_VERSION = "3"  # 2: Ramachandran KL as a periodic binned KDE; 3: box-edge normalisation for periodic systems

@@ -22,7 +22,7 @@ SECTIONS = {
     "window": [("mse", "mean_over_offsets", "MSE averaged over the query offsets (GF-NODE convention)", "Å²", True),
                ("mse", "last_offset", "MSE at the last query offset (EGNO convention)", "Å²", True)],
     "extrapolate": [("mse", "full_domain", "MSE over a seeded random sample of future frames (DoMiNO 'full domain')", "Å²", True),
-                    ("mse", "full_domain_normalised", "The same in DoMiNO's [-1, 1] min-max units (scale from training data)", "normalised²", True),
+                    ("mse", "full_domain_normalised", "The same in DoMiNO's [-1, 1] min-max units (scale: training-position range; the box edge for periodic systems)", "normalised²", True),
                     ("time_to_failure", None, "Frames until the per-frame MSE first exceeds the failure threshold (horizon + 1 = never)", "frames", False)],
 }
 STATUS_WORD = {"diverged": "diverged", "not_applicable": "n/a", "missing": "not yet run", "failed": "failed"}

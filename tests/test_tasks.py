@@ -126,3 +126,9 @@ def test_interleaved_split_is_disjoint_but_leaks(chain_dataset):
     # the flaw it reproduces: some test window starts within delta_frame of a train window
     close = [(t, a) for t, a in starts["test"] for u, b in starts["train"] if t == u and abs(a - b) < 10]
     assert close
+
+
+def test_extrapolate_normalisation_of_periodic_systems_is_the_box(lj_dataset):
+    split = build_split(lj_dataset, "extrapolate", {"observed": 20, "horizon": 30}, "by_trajectory", {}, seed=0)
+    box = lj_dataset.trajectory(0).box
+    assert split["normalisation"]["min"] == 0.0 and split["normalisation"]["max"] == pytest.approx(max(box))
