@@ -11,7 +11,7 @@ import pandas as pd
 
 from benchmark.config import Suite
 from benchmark.io import atomic_path, read_json
-from benchmark.metrics import PRIMARY
+from benchmark.metrics import placeholder_rows
 from benchmark.tasks import make_spec
 
 RUN_COLUMNS = ["suite", "protocol", "task", "dataset", "split_variant", "method", "variant", "seed"]
@@ -35,10 +35,7 @@ def collect(suite: Suite) -> tuple[pd.DataFrame, list[str]]:
                     "note": "not yet run", "config_hash": suite.config_hash(cell)}
             protocol = suite.tasks[cell.task]["protocol"]
             horizon = make_spec(protocol, suite.tasks[cell.task]["params"]).delta_frame
-            for part in ("val", "test"):
-                for metric, convention in PRIMARY[protocol]:
-                    rows.append({**base, "split": part, "metric": metric, "convention": convention,
-                                 "horizon": horizon, "unit": "A^2"})
+            rows += [{**base, **row} for row in placeholder_rows(protocol, horizon)]
             continue
         run = read_json(path)
         base = {k: run.get(k) for k in RUN_COLUMNS + META_COLUMNS}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from benchmark.metrics import (dihedral_features, dihedrals, extrapolate_rows, position_sq_error, ramachandran_kl,
@@ -37,9 +39,10 @@ def _fill(rows: list[dict], horizon: int) -> list[dict]:
 
 
 def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, batch_size: int,
-                  device: str = "cpu") -> tuple[list[dict], int, dict]:
-    """Metric rows of one split part, the number of samples with non-finite predictions, and
-    artifacts for figures (``phi_psi``: up to 1000 predicted and reference (phi, psi) pairs).
+                  device: str = "cpu") -> tuple[list[dict], int, dict, float]:
+    """Metric rows of one split part, the number of samples with non-finite predictions,
+    artifacts for figures (``phi_psi``: up to 1000 predicted and reference (phi, psi) pairs),
+    and the seconds spent predicting (the metrics themselves not included).
 
     ``metrics_cfg`` (the task's ``metrics`` key) switches on the structure
     metrics: ``structure`` (bond-length / bond-angle MAE over the dataset's
@@ -50,7 +53,9 @@ def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, bat
     """
     metrics_cfg = metrics_cfg or {}
     spec = sample_set.spec
+    start = time.perf_counter()
     err, pred = predict_errors(method, sample_set, batch_size, device, return_predictions=True)
+    predict_seconds = time.perf_counter() - start
     bad = int((~np.isfinite(err)).any(axis=1).sum())
     if split["protocol"] == "window":
         rows = window_rows(err, sample_set.offsets, spec.delta_frame)
@@ -61,7 +66,7 @@ def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, bat
                                 norm_range=(norm["min"], norm["max"]))
     artifacts: dict = {}
     if bad or not metrics_cfg:
-        return rows, bad, artifacts
+        return rows, bad, artifacts, predict_seconds
     target = sample_set.targets(np.arange(len(sample_set))).numpy()
     frames_pred = pred.reshape(-1, *pred.shape[-2:])
     frames_true = target.reshape(-1, *target.shape[-2:])
@@ -96,4 +101,4 @@ def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, bat
         extra.append({"metric": "rdf_w1", "convention": f"r_max_{cfg.get('r_max', 10.0):g}",
                       "value": rdf_wasserstein(frames_pred[pick], frames_true[pick], sample_set.box.numpy(),
                                                cfg.get("r_max", 10.0)), "unit": "A"})
-    return rows + _fill(extra, spec.delta_frame), bad, artifacts
+    return rows + _fill(extra, spec.delta_frame), bad, artifacts, predict_seconds

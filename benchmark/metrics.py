@@ -19,6 +19,12 @@ PRIMARY = {"window": [("mse", "mean_over_offsets"), ("mse", "last_offset")],
            "extrapolate": [("mse", "full_domain"), ("mse", "full_domain_normalised")]}
 
 
+def placeholder_rows(protocol: str, horizon: int) -> list[dict]:
+    """The primary rows of both splits with no value: a run that failed, diverged or is missing."""
+    return [{"split": part, "metric": metric, "convention": convention, "horizon": horizon, "offset": None,
+             "value": None, "unit": "A^2"} for part in ("val", "test") for metric, convention in PRIMARY[protocol]]
+
+
 def position_sq_error(pred: np.ndarray, target: np.ndarray, box=None) -> np.ndarray:
     """Squared error per sample and query: [..., N, 3] -> [...] (mean over atoms, xyz).
 

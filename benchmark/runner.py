@@ -21,7 +21,7 @@ from benchmark.data.format import open_dataset
 from benchmark.data.registry import make_dataset
 from benchmark.evaluation import evaluate_part
 from benchmark.io import atomic_path, git_sha, hardware_string, write_json
-from benchmark.metrics import PRIMARY
+from benchmark.metrics import placeholder_rows
 from benchmark.tasks import SPECS, build_split, load_split, open_parts
 from benchmark.devices import resolve_device
 from benchmark.training import Diverged, seed_everything
@@ -115,19 +115,18 @@ def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
         try:
             for part in ("val", "test"):
                 seed_everything(cell.seed)
-                start = time.perf_counter()
                 method.diagnostics()  # reset counters left over from loading/validation
-                rows, bad, artifacts = evaluate_part(method, sets[part], split, metrics_cfg, batch, device)
+                rows, bad, artifacts, seconds = evaluate_part(method, sets[part], split, metrics_cfg, batch, device)
                 diagnostics = method.diagnostics()
                 if diagnostics:
                     run.setdefault("diagnostics", {})[part] = diagnostics
                     rows += [{"metric": f"diag_{k}", "convention": "count" if isinstance(v, int) else "value",
                               "horizon": spec.delta_frame, "offset": None, "value": float(v), "unit": ""}
                              for k, v in diagnostics.items() if isinstance(v, (int, float))]
-                if part == "test" and artifacts:
-                    run["artifacts"] = artifacts
                 if part == "test":
-                    run["predict_seconds"] = (time.perf_counter() - start) / len(sets[part])
+                    run["predict_seconds"] = seconds / len(sets[part])
+                    if artifacts:
+                        run["artifacts"] = artifacts
                 if bad:
                     run.update(status="diverged", note=f"non-finite or exploded predictions in {bad} "
                                                        f"{part} samples")
@@ -136,10 +135,6 @@ def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
             run.update(status="failed", note=f"{type(exc).__name__}: {exc}",
                        traceback=traceback.format_exc(limit=5), rows=[])
     if not run["rows"]:
-        for part in ("val", "test"):
-            for metric, convention in PRIMARY[split["protocol"]]:
-                run["rows"].append({"split": part, "metric": metric, "convention": convention,
-                                    "horizon": spec.delta_frame, "offset": None, "value": None,
-                                    "unit": "A^2"})
+        run["rows"] = placeholder_rows(split["protocol"], spec.delta_frame)
     write_json(suite.run_path(cell), run)
     return run

@@ -150,16 +150,16 @@ def test_every_metric_through_the_harness(chain_dataset, lj_dataset):
                       "by_trajectory", {}, 0)
     for split in (win, ext):
         test = open_parts(chain_dataset, split, {"kind": "molecular"}, ("test",))["test"]
-        rows, bad, artifacts = evaluate_part(method, test, split, cfg, 8)
+        rows, bad, artifacts, seconds = evaluate_part(method, test, split, cfg, 8)
         names = {r["metric"] for r in rows}
-        assert bad == 0 and {"bond_length_mae", "bond_angle_mae", "ramachandran_kl"} <= names
+        assert bad == 0 and seconds >= 0 and {"bond_length_mae", "bond_angle_mae", "ramachandran_kl"} <= names
         assert all(np.isfinite(r["value"]) for r in rows) and all("horizon" in r for r in rows)
         assert len(artifacts["phi_psi"]["predicted"]) > 0
     assert "vamp2" in names and {"mse_window", "mse_curve", "time_to_failure"} <= names
     # liquids: the RDF metric on a periodic box
     ext = build_split(lj_dataset, "extrapolate", {"observed": 20, "horizon": 30, "curve_bin": 10}, "by_trajectory", {}, 0)
     test = open_parts(lj_dataset, ext, {"kind": "none"}, ("test",))["test"]
-    rows, _, _ = evaluate_part(method, test, ext, {"rdf": {"r_max": 6.0, "frames": 5}}, 8)
+    rows, _, _, _ = evaluate_part(method, test, ext, {"rdf": {"r_max": 6.0, "frames": 5}}, 8)
     w1 = [r["value"] for r in rows if r["metric"] == "rdf_w1"]
     assert len(w1) == 1 and w1[0] >= 0
 
