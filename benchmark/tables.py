@@ -120,6 +120,3 @@ def write_tables(suite: Suite) -> list[Path]:
         written.append(path)
     return written
 
-
-def table_paths(suite: Suite) -> list[Path]:
-    return [suite.tables_dir / f"{task}.md" for task in suite.tasks]

@@ -28,7 +28,6 @@ as the dataset's provenance stamp in every result row.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
@@ -268,8 +267,3 @@ def write_manifest(path: str | Path, name: str, kind: str, params: dict, info: d
     }
     write_json(path / "manifest.json", manifest)
     return manifest
-
-
-def remove_dataset(path: str | Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-
