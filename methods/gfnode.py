@@ -103,36 +103,60 @@ class GFNODEModel(GraphModel):
         adj[b, i, j] = 1.0
         return laplacian_modes(torch.maximum(adj, adj.transpose(1, 2)), self.num_modes)
 
-    def forward_chunk(self, context, query_times):
-        x, v, feats = self.node_inputs(context)
+    def encode(self, context, x, v, feats, pairs):
+        """Steps 1-2: the EGNN encoder on the B input graphs, then the GFT.
+
+        Returns h [B, N, F], xe, ve [B, N, 3], the basis U [B|1, N, M] (None = identity)
+        and the spectral states h~ [B, M, F], [x~ v~] [B, M, 3, 2] at t0.
+        """
         B, N = x.shape[:2]
-        K = query_times.shape[1]
-        pairs = self.pair_lists(context, x)
-        # 1. encoder on the B input graphs
         g1 = self.graph(context, x, 1, pairs)
         x1, v1 = self.to_groups(x[:, None], g1), self.to_groups(v[:, None], g1)
         h, xe, ve = self.encoder(self.to_groups(self.embedding(feats)[:, None], g1), x1, v1, g1,
                                  initial_sq_dist(x1, g1))
         h, xe, ve = h.reshape(B, N, -1), xe.reshape(B, N, 3), ve.reshape(B, N, 3)
-        # 2. graph Fourier transform of h and of the centred positions / velocities
         mean = xe.mean(dim=1, keepdim=True)
         xv = torch.stack([xe - mean, ve], dim=-1)  # [B, N, 3, 2]
         U = self.basis(context, x, pairs)
         if U is None:
-            h_s, xv_s = h, xv
-        else:
-            h_s = torch.einsum("bnm,bnf->bmf", U.expand(B, -1, -1), h)
-            xv_s = torch.einsum("bnm,bndc->bmdc", U.expand(B, -1, -1), xv)
-        # 3. spectral dynamics to every query time
-        tau = self.tau(context, query_times)
+            return h, xe, ve, U, h, xv
+        h_s = torch.einsum("bnm,bnf->bmf", U.expand(B, -1, -1), h)
+        xv_s = torch.einsum("bnm,bndc->bmdc", U.expand(B, -1, -1), xv)
+        return h, xe, ve, U, h_s, xv_s
+
+    def evolve(self, h_s, xv_s, tau):
+        """Step 3: the spectral states at every tau [B, K] -> [B, K, M, F], [B, K, M, 3, 2]."""
+        K = tau.shape[1]
         if self.no_ode:
             dh, dxv = self.dynamics(None, (h_s, xv_s))
-            h_t = dh[:, None].expand(-1, K, -1, -1)
-            xv_t = dxv[:, None].expand(-1, K, -1, -1, -1)
-        else:
-            t_union, where = union_times(tau)
-            sol_h, sol_xv = self.solver.solve(self.dynamics, (h_s, xv_s), t_union)  # [L, B, M, ...]
-            h_t, xv_t = gather_times(sol_h, where), gather_times(sol_xv, where)  # [B, K, M, ...]
+            return dh[:, None].expand(-1, K, -1, -1), dxv[:, None].expand(-1, K, -1, -1, -1)
+        t_union, where = union_times(tau)
+        sol_h, sol_xv = self.solver.solve(self.dynamics, (h_s, xv_s), t_union)  # [L, B, M, ...]
+        return gather_times(sol_h, where), gather_times(sol_xv, where)  # [B, K, M, ...]
+
+    def spectral_trajectory(self, context, query_times) -> dict:
+        """The spectral-domain states the model evolves (steps 1-3), at ``query_times`` [B, K] fs.
+
+        ``basis`` U [B|1, N, M] (None for ``no_fourier``: one "mode" per atom), ``features``
+        h~(t) [B, K, M, F], ``positions`` x~(t) and ``velocities`` v~(t) [B, K, M, 3]: the
+        coefficients of the centred encoder positions / velocities on each Laplacian mode
+        (before the inverse GFT and the decoder).
+        """
+        x, v, feats = self.node_inputs(context)
+        _, _, _, U, h_s, xv_s = self.encode(context, x, v, feats, self.pair_lists(context, x))
+        h_t, xv_t = self.evolve(h_s, xv_s, self.tau(context, query_times))
+        return {"basis": U, "features": h_t, "positions": xv_t[..., 0], "velocities": xv_t[..., 1]}
+
+    def forward_chunk(self, context, query_times):
+        x, v, feats = self.node_inputs(context)
+        B, N = x.shape[:2]
+        K = query_times.shape[1]
+        pairs = self.pair_lists(context, x)
+        # 1-2. encoder on the B input graphs, graph Fourier transform of h and of the centred x / v
+        h, xe, ve, U, h_s, xv_s = self.encode(context, x, v, feats, pairs)
+        # 3. spectral dynamics to every query time
+        tau = self.tau(context, query_times)
+        h_t, xv_t = self.evolve(h_s, xv_s, tau)
         # 4. inverse transform (zero padding of the dropped modes) with residual
         if U is not None:
             h_t = torch.einsum("bnm,bkmf->bknf", U.expand(B, -1, -1), h_t)
@@ -167,3 +191,10 @@ class GFNODEMethod(GraphMethod):
                            solver=p["solver"], rtol=p["rtol"], atol=p["atol"], max_nfe=p["max_nfe"],
                            hidden=p["hidden"], cutoff=p["cutoff"], dense_fraction=p["dense_fraction"],
                            neighbor_backend=p["neighbor_backend"], max_graphs=p["max_graphs"], **setup)
+
+    def spectral_trajectory(self, context, query_times) -> dict:
+        """The trained model's spectral states at ``query_times`` [B, K] fs (GF-NODE Fig. 4);
+        see :meth:`GFNODEModel.spectral_trajectory`."""
+        self.model.eval()
+        with torch.no_grad():
+            return self.model.spectral_trajectory(context, query_times)
