@@ -11,8 +11,10 @@
 import sys
 from pathlib import Path
 
-from benchmark.config import check_workflow_config, load_suite
+from benchmark.config import Cell, check_workflow_config, load_suite
 from benchmark.leaderboard import leaderboard_outputs
+from benchmark.spectrum import fig4_cell, fig4_outputs
+from benchmark.runner import reused_seed
 
 check_workflow_config(config)
 SUITE = load_suite(
@@ -52,6 +54,7 @@ rule all:
         SUITE.metrics_path,
         [RESULTS / "tables" / f"{task}.md" for task in SUITE.tasks],
         leaderboard_outputs(SUITE),
+        fig4_outputs(SUITE),  # GF-NODE Fig. 4, when the suite trains the gfnode model it needs
         # The physical validation report of every dataset of the suite (rule data_report).
         [RESULTS / "data" / f"{d}.md" for d in SUITE.datasets
          if SUITE.only_datasets is None or d in SUITE.only_datasets],
@@ -90,10 +93,26 @@ rule split:
         "{CLI} split --task {wildcards.task} --dataset {wildcards.dataset} {COMMON}"
 
 
+def reused(kind):
+    """A seed-independent method's other seeds copy the first seed's model / run file
+    (benchmark.runner.reused_seed): that file is then an input."""
+
+    def inputs(wildcards):
+        cell = Cell(wildcards.task, wildcards.dataset, wildcards.variant, int(wildcards.seed))
+        seed = reused_seed(SUITE, cell)
+        if seed is None:
+            return []
+        ref = Cell(cell.task, cell.dataset, cell.variant, seed)
+        return [SUITE.model_path(ref) if kind == "model" else SUITE.run_path(ref)]
+
+    return inputs
+
+
 rule train_cell:
     input:
         WORK / "data" / "{dataset}" / "manifest.json",
         WORK / "splits" / SUITE.name / "{task}" / "{dataset}.json",
+        reused("model"),
     output:
         # The final model only: resumable checkpoints live in WORK/checkpoints, which is
         # not a declared output, so Snakemake does not delete them when a job fails.
@@ -113,6 +132,7 @@ rule train_cell:
 rule evaluate_cell:
     input:
         WORK / "models" / SUITE.name / "{task}" / "{dataset}" / "{variant}" / "seed{seed}.pt",
+        reused("run"),
     output:
         RESULTS / "runs" / "{task}" / "{dataset}" / "{variant}" / "seed{seed}.json",
     log:
@@ -136,11 +156,22 @@ rule aggregate:
         "{CLI} aggregate {COMMON}"
 
 
+# `snakemake --report results/report.html` bundles the tables and figures below: one category
+# per paper, captions from configs/report/<name>.rst (the per-task tables share task_table.rst).
+REPORT_CATEGORY = {"gfnode": "GF-NODE (Sun et al.)", "domino": "DoMiNO (Sun et al.)", "cross": "Cross-paper",
+                   "leakage": "Cross-paper", "LEADERBOARD": "Leaderboard"}
+
+
+def reported(paths, caption=None):
+    return [report(p, caption=caption or f"configs/report/{Path(p).stem}.rst",
+                   category=REPORT_CATEGORY.get(Path(p).stem.split("_")[0], "Per-task tables")) for p in paths]
+
+
 rule tables:
     input:
         SUITE.metrics_path,
     output:
-        [RESULTS / "tables" / f"{task}.md" for task in SUITE.tasks],
+        reported([RESULTS / "tables" / f"{task}.md" for task in SUITE.tasks], caption="configs/report/task_table.rst"),
     shell:
         "{CLI} tables {COMMON}"
 
@@ -150,6 +181,23 @@ rule leaderboard:
         SUITE.metrics_path,
         "benchmark/published.yaml",
     output:
-        leaderboard_outputs(SUITE),
+        reported(leaderboard_outputs(SUITE)),
     shell:
         "{CLI} leaderboard {COMMON}"
+
+
+# GF-NODE Fig. 4 (benchmark/spectrum.py): the temporal spectrum of the graph Fourier modes of the
+# trained gfnode model of the GF-NODE Table 1 task (benzene, lowest seed), when the suite has it.
+FIG4 = fig4_cell(SUITE)
+if FIG4 is not None:
+
+    rule gfnode_fig4:
+        input:
+            SUITE.model_path(FIG4),
+            SUITE.split_path(FIG4.task, FIG4.dataset),
+        output:
+            reported([RESULTS / "plots" / "gfnode_fig4.png"]),
+            RESULTS / "plots" / "gfnode_fig4.json",
+        threads: 1
+        shell:
+            "{CLI} spectrum --threads {threads} {COMMON}"

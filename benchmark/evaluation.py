@@ -38,6 +38,17 @@ def _fill(rows: list[dict], horizon: int) -> list[dict]:
     return [{"horizon": horizon, "offset": None, **r} for r in rows]
 
 
+def stored_to_task_atoms(indices, atom_index: np.ndarray, what: str) -> list[int]:
+    """Atom indices given in the dataset's stored order, renumbered to the task's atoms
+    (e.g. ``atoms: heavy``); an atom the task dropped is an error naming the key."""
+    position = {int(a): k for k, a in enumerate(atom_index)}
+    missing = [i for i in indices if int(i) not in position]
+    if missing:
+        raise ValueError(f"metrics.dihedrals.{what}: atoms {missing} are not among the task's atoms "
+                         f"(key 'atoms'); give indices of kept atoms in the dataset's stored order")
+    return [position[int(i)] for i in indices]
+
+
 def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, batch_size: int,
                   device: str = "cpu") -> tuple[list[dict], int, dict, float]:
     """Metric rows of one split part, the number of samples with non-finite predictions,
@@ -72,7 +83,7 @@ def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, bat
     frames_true = target.reshape(-1, *target.shape[-2:])
     extra = []
     if "structure" in metrics_cfg:
-        bonds = sample_set.dataset.trajectory(int(sample_set.traj_idx[0])).bonds
+        bonds = sample_set.bonds
         if bonds is None:
             raise ValueError(f"task asks for structure metrics but {sample_set.dataset.path} has no bonds")
         if metrics_cfg["structure"].get("heavy_atoms_only", True):
@@ -81,7 +92,7 @@ def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, bat
         extra += structure_rows(frames_pred, frames_true, bonds)
     if "dihedrals" in metrics_cfg:
         cfg = metrics_cfg["dihedrals"]
-        quads = [cfg["phi"], cfg["psi"]]
+        quads = [stored_to_task_atoms(cfg[name], sample_set.atom_index, name) for name in ("phi", "psi")]
         stride = max(1, len(frames_pred) // cfg.get("max_points", 5000))
         ang_p, ang_t = dihedrals(frames_pred[::stride], quads), dihedrals(frames_true[::stride], quads)
         extra.append({"metric": "ramachandran_kl", "convention": "kde_100x100_bw0.1",

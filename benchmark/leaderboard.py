@@ -421,7 +421,9 @@ def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
              + "".join(f"; {WHY.get(s, s)}: {c}" for s, c in runs["status"].value_counts().sort_index().items() if s != "ok"),
              f"- hardware: {'; '.join(sorted(set(ok['hardware'].dropna()))) or '–'}",
              f"- git sha: {', '.join(sorted(set(ok['git_sha'].dropna()))) or '–'}",
-             f"- total train time: {ok['train_seconds'].sum() / 3600:.2f} h over the runs with a number",
+             f"- total train time: {ok.loc[ok['reused_from_seed'].isna(), 'train_seconds'].sum() / 3600:.2f} h "
+             "over the runs with a number (seed-independent methods are computed for the first seed only; "
+             "their other seeds reuse its numbers, marked `reused_from_seed`)",
              "", "Reproduce any cell with the command in the `command` column of `metrics.csv`, e.g. "
              "`snakemake --cores 2 results/runs/<task>/<dataset>/<method>/seed0.json --forcerun train_cell`; "
              "the whole board with `snakemake --cores 8 all` (`make bench`).", "",

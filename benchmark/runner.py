@@ -20,12 +20,12 @@ from benchmark.config import Cell, Suite
 from benchmark.data.format import open_dataset
 from benchmark.data.registry import make_dataset
 from benchmark.evaluation import evaluate_part
-from benchmark.io import atomic_path, git_sha, hardware_string, write_json
+from benchmark.io import atomic_path, git_sha, hardware_string, read_json, write_json
 from benchmark.metrics import placeholder_rows
 from benchmark.tasks import SPECS, build_split, load_split, open_parts
 from benchmark.devices import resolve_device
 from benchmark.training import Diverged, seed_everything
-from methods import Budget, make_method
+from methods import REGISTRY, Budget, make_method
 
 
 def make_data(suite: Suite, dataset: str, progress: bool = True):
@@ -47,7 +47,7 @@ def _open(suite: Suite, cell: Cell, parts):
     ds = open_dataset(suite.dataset_dir(cell.dataset))
     split = load_split(suite.split_path(cell.task, cell.dataset))
     graph = suite.tasks[cell.task].get("graph", {"kind": "none"})
-    return ds, split, open_parts(ds, split, graph, parts)
+    return ds, split, open_parts(ds, split, graph, parts, atoms=suite.tasks[cell.task].get("atoms", "all"))
 
 
 def reproduce_command(suite: Suite, cell: Cell) -> str:
@@ -58,8 +58,38 @@ def reproduce_command(suite: Suite, cell: Cell) -> str:
             f" --forcerun train_cell")
 
 
+def reused_seed(suite: Suite, cell: Cell) -> int | None:
+    """The seed whose model and numbers this cell reuses, or None.
+
+    A method with ``seed_dependent = False`` (static, constant velocity,
+    Wavelet-ARIMA, DESCINet) gives the same numbers for every seed (the generic
+    method test checks it), so only the suite's first seed is computed; the
+    other seeds' model and run files are copies, marked ``reused_from_seed``.
+    """
+    entry = suite.method_entry(cell.variant)
+    first = suite.seeds[0]
+    if REGISTRY[entry["method"]].seed_dependent or cell.seed == first:
+        return None
+    return first
+
+
+def _reference_cell(cell: Cell, seed: int) -> Cell:
+    return Cell(task=cell.task, dataset=cell.dataset, variant=cell.variant, seed=seed)
+
+
 def train_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
     """Fit one method for one seed; writes the model file (declared output)."""
+    reference = reused_seed(suite, cell)
+    if reference is not None:
+        source = suite.model_path(_reference_cell(cell, reference))
+        if not source.exists():
+            raise FileNotFoundError(f"{source}: train seed {reference} first ({cell.variant} is seed-independent "
+                                    f"and seed {cell.seed} reuses it)")
+        record = torch.load(source, map_location="cpu", weights_only=False)
+        record.update(cell=cell.__dict__, reused_from_seed=reference)
+        with atomic_path(suite.model_path(cell)) as tmp:
+            torch.save(record, tmp)
+        return record
     device = resolve_device(device, suite.work_dir / "locks")
     entry = suite.method_entry(cell.variant)
     method = make_method(entry["method"], entry["params"])
@@ -89,6 +119,9 @@ def train_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
 
 def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
     """Predict val and test with the trained model; write the run JSON."""
+    reference = reused_seed(suite, cell)
+    if reference is not None:
+        return _reuse_run(suite, cell, reference)
     device = resolve_device(device, suite.work_dir / "locks")
     record = torch.load(suite.model_path(cell), map_location="cpu", weights_only=False)
     entry = suite.method_entry(cell.variant)
@@ -136,5 +169,23 @@ def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
                        traceback=traceback.format_exc(limit=5), rows=[])
     if not run["rows"]:
         run["rows"] = placeholder_rows(split["protocol"], spec.delta_frame)
+    write_json(suite.run_path(cell), run)
+    return run
+
+
+def _reuse_run(suite: Suite, cell: Cell, reference: int) -> dict:
+    """The run file of a seed-independent method's other seed: seed ``reference``'s numbers."""
+    source = suite.run_path(_reference_cell(cell, reference))
+    if not source.exists():
+        raise FileNotFoundError(f"{source}: evaluate seed {reference} first ({cell.variant} is seed-independent "
+                                f"and seed {cell.seed} reuses its numbers)")
+    run = read_json(source)
+    ds = open_dataset(suite.dataset_dir(cell.dataset))
+    if run["config_hash"] != suite.config_hash(cell) or run["dataset_sha256"] != ds.checksum:
+        raise ValueError(f"{source} was computed with another config or dataset; re-run seed {reference} "
+                         f"({reproduce_command(suite, _reference_cell(cell, reference))})")
+    note = f"seed-independent method: the numbers of seed {reference}, not recomputed"
+    run.update(seed=cell.seed, reused_from_seed=reference, command=reproduce_command(suite, cell),
+               note=f"{run['note']}; {note}" if run["note"] else note)
     write_json(suite.run_path(cell), run)
     return run

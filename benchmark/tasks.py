@@ -359,16 +359,20 @@ class SampleSet:
     tensors for fast batching.
     """
 
-    def __init__(self, dataset: Dataset, part: dict, spec, graph: dict | None = None):
-        self.dataset, self.spec, self.graph = dataset, spec, graph
+    def __init__(self, dataset: Dataset, part: dict, spec, graph: dict | None = None, atoms: str = "all"):
+        self.dataset, self.spec, self.graph, self.atoms = dataset, spec, graph, atoms
         self.traj_idx = np.asarray(part["traj"], dtype=np.int64)
         self.t0 = np.asarray(part["t0"], dtype=np.int64)
         self.offsets = np.asarray(part["offsets"], dtype=np.int64).reshape(len(self.t0), -1)
         trajs = {i: dataset.trajectory(i) for i in sorted(set(self.traj_idx.tolist()))}
         first = trajs[min(trajs)] if trajs else dataset.trajectory(0)
         self.dt_fs = first.dt_fs
+        # the atoms the task uses (``atoms: heavy`` keeps Z > 1, as GF-NODE/EGNO on MD17 and ALA2);
+        # indices into the stored atoms, for frame readers and metric configs
+        self.atom_index = select_atoms(first.atomic_numbers, atoms)
+        sel = self.atom_index
         L, K = spec.observed, self.offsets.shape[1]
-        n, N = len(self.t0), first.n_atoms
+        n, N = len(self.t0), len(sel)
         obs_x = np.empty((n, L, N, 3), np.float32)
         obs_v = np.empty((n, L, N, 3), np.float32)
         target = np.empty((n, K, N, 3), np.float32)
@@ -378,24 +382,25 @@ class SampleSet:
             if lo < 0 or t0 + self.offsets[s].max() >= traj.n_frames:
                 raise TaskError(f"sample {s} (trajectory {traj.name}, t0={t0}) leaves the trajectory "
                                 f"of {traj.n_frames} frames; the split file is stale - rebuild it")
-            obs_x[s] = traj.positions[lo:t0 + 1]
+            obs_x[s] = traj.positions[lo:t0 + 1][:, sel]
             if traj.velocities is not None:
-                obs_v[s] = traj.velocities[lo:t0 + 1]
+                obs_v[s] = traj.velocities[lo:t0 + 1][:, sel]
             elif isinstance(spec, WindowSpec):  # forward difference, the published MD17 convention
-                obs_v[s] = (traj.positions[lo + 1:t0 + 2] - traj.positions[lo:t0 + 1]) / traj.dt_fs
+                obs_v[s] = (traj.positions[lo + 1:t0 + 2] - traj.positions[lo:t0 + 1])[:, sel] / traj.dt_fs
             else:  # protocol B must not peek: backward difference (central inside the history)
-                x = np.asarray(traj.positions[max(lo - 1, 0):t0 + 1])
+                x = np.asarray(traj.positions[max(lo - 1, 0):t0 + 1])[:, sel]
                 obs_v[s] = np.gradient(x, axis=0)[-L:] / traj.dt_fs
-            target[s] = traj.positions[t0 + self.offsets[s]]
+            target[s] = traj.positions[t0 + self.offsets[s]][:, sel]
         self.observed_positions = torch.from_numpy(obs_x)
         self.observed_velocities = torch.from_numpy(obs_v)
         self._targets = torch.from_numpy(target)
-        self.atomic_numbers = torch.as_tensor(first.atomic_numbers, dtype=torch.long)
-        self.masses = torch.as_tensor(first.masses, dtype=torch.float32)
+        self.atomic_numbers = torch.as_tensor(np.asarray(first.atomic_numbers)[sel], dtype=torch.long)
+        self.masses = torch.as_tensor(np.asarray(first.masses)[sel], dtype=torch.float32)
+        self.bonds = remap_bonds(first.bonds, sel)
         self.box = None if first.box is None else torch.as_tensor(first.box, dtype=torch.float32)
         graph = graph or {}
         if graph.get("kind", "none") == "molecular":
-            self.edges = molecular_graph(np.asarray(first.positions[0]), bonds=first.bonds,
+            self.edges = molecular_graph(np.asarray(first.positions[0])[sel], bonds=self.bonds,
                                          cutoff=graph.get("cutoff", 1.6), two_hop=graph.get("two_hop", True))
         else:
             self.edges = None
@@ -453,7 +458,7 @@ class SampleSet:
         rng = np.random.default_rng(seed)
         traj, t0 = _draw_starts(ranges, n, rng, "windows(n)")
         part = {"traj": traj.tolist(), "t0": t0.tolist(), "offsets": draw_offsets(spec, n, rng).tolist()}
-        return SampleSet(self.dataset, part, spec, self.graph)
+        return SampleSet(self.dataset, part, spec, self.graph, self.atoms)
 
     def batches(self, batch_size: int, shuffle: bool = False,
                 generator: torch.Generator | None = None) -> Iterator[tuple[Context, torch.Tensor, torch.Tensor]]:
@@ -471,11 +476,32 @@ def load_split(path) -> dict:
     return split
 
 
+def select_atoms(atomic_numbers, atoms: str = "all") -> np.ndarray:
+    """Indices of the atoms a task uses: ``all`` or ``heavy`` (atomic number > 1)."""
+    z = np.asarray(atomic_numbers)
+    if atoms == "all":
+        return np.arange(len(z))
+    if atoms == "heavy":
+        return np.flatnonzero(z > 1)
+    raise TaskError(f"task key 'atoms' must be 'all' or 'heavy', got {atoms!r}")
+
+
+def remap_bonds(bonds, atom_index: np.ndarray):
+    """Bonds between kept atoms, renumbered to the kept atoms' order (None stays None)."""
+    if bonds is None:
+        return None
+    bonds = np.asarray(bonds, dtype=np.int64).reshape(-1, 2)
+    new = np.full(int(max(bonds.max(initial=-1), atom_index.max(initial=-1))) + 1, -1, dtype=np.int64)
+    new[atom_index] = np.arange(len(atom_index))
+    mapped = new[bonds]
+    return mapped[(mapped >= 0).all(axis=1)]
+
+
 def open_parts(dataset: Dataset, split: dict, graph: dict | None = None,
-               parts=PARTS) -> dict[str, SampleSet]:
+               parts=PARTS, atoms: str = "all") -> dict[str, SampleSet]:
     if split["dataset_checksum"] != dataset.checksum:
         raise DataError(f"split for {dataset.name} was built on dataset checksum "
                         f"{split['dataset_checksum'][:12]}, but {dataset.path} has {dataset.checksum[:12]}; "
                         f"rebuild the split (rerun its rule)")
     spec = SPECS[split["protocol"]](**split["spec"])
-    return {p: SampleSet(dataset, split["parts"][p], spec, graph) for p in parts}
+    return {p: SampleSet(dataset, split["parts"][p], spec, graph, atoms) for p in parts}

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from benchmark.io import atomic_path
 
@@ -42,7 +43,8 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919 + 17) % 2**63
 
 
-def train_model(method, train, val, *, budget, seed: int, device: str, checkpoint_dir=None) -> dict:
+def train_model(method, train, val, *, budget, seed: int, device: str, checkpoint_dir=None,
+                desc: str = "training") -> dict:
     """Train ``method.model`` (a TorchMethod) and leave the best-on-validation weights in it."""
     p = method.params
     model = method.model
@@ -60,6 +62,8 @@ def train_model(method, train, val, *, budget, seed: int, device: str, checkpoin
         state = saved["state"]
     resumed_from = state["epoch"]
     deadline = time.monotonic() + budget.time_limit_s if budget.time_limit_s else None
+    bar = tqdm(total=epochs, initial=state["epoch"], desc=desc, unit="epoch", mininterval=2.0,
+               dynamic_ncols=True)
     for epoch in range(state["epoch"], epochs):
         start = time.perf_counter()
         seed_everything(_epoch_seed(seed, epoch))
@@ -92,12 +96,16 @@ def train_model(method, train, val, *, budget, seed: int, device: str, checkpoin
         state["train_seconds"] += time.perf_counter() - start
         state["history"].append(record)
         state["epoch"] = epoch + 1
+        bar.update(1)
+        bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "epoch"}, refresh=False)
         if ckpt is not None:
             with atomic_path(ckpt) as tmp:
                 torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
                             "scheduler": scheduler.state_dict(), "state": state}, tmp)
         if deadline is not None and time.monotonic() > deadline:
+            bar.write(f"{desc}: time limit of {budget.time_limit_s:g} s reached after epoch {epoch + 1}")
             break
+    bar.close()
     if state["best_model"] is not None:
         model.load_state_dict(state["best_model"])
     return {"epochs_run": state["epoch"], "epochs_planned": epochs, "best_epoch": state["best_epoch"],

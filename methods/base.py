@@ -155,7 +155,7 @@ class TorchMethod(Method):
         self.setup_args = self.setup(train)
         self.model = self.build(**self.setup_args).to(device)
         return train_model(self, train, val, budget=budget, seed=seed, device=device,
-                           checkpoint_dir=checkpoint_dir)
+                           checkpoint_dir=checkpoint_dir, desc=f"{self.name} seed {seed}")
 
     def predict(self, context, query_times):
         self.model.eval()

@@ -112,17 +112,18 @@ def draw_starts(segments, lags: np.ndarray, rng: np.random.Generator):
 
 
 class FrameReader:
-    """Random access to frames of a dataset's trajectories (memory-mapped)."""
+    """Random access to frames of a split part's trajectories (memory-mapped), restricted to
+    the task's atoms (``SampleSet.atom_index``)."""
 
-    def __init__(self, dataset):
-        self.dataset, self.trajs = dataset, {}
+    def __init__(self, sample_set):
+        self.dataset, self.atom_index, self.trajs = sample_set.dataset, sample_set.atom_index, {}
 
     def __call__(self, traj: np.ndarray, frames: np.ndarray) -> torch.Tensor:
         out = []
         for i, f in zip(traj.tolist(), frames.tolist()):
             if i not in self.trajs:
                 self.trajs[i] = self.dataset.trajectory(i).positions
-            out.append(np.asarray(self.trajs[i][f], dtype=np.float32))
+            out.append(np.asarray(self.trajs[i][f], dtype=np.float32)[self.atom_index])
         return torch.from_numpy(np.stack(out))
 
 
@@ -336,7 +337,7 @@ class ITO(TorchMethod):
     def setup(self, train) -> dict:
         segments = training_segments(train)
         max_train_lag = int(min(self.params["max_lag"] - 1, max(hi - lo for _, lo, hi in segments)))
-        reader = FrameReader(train.dataset)
+        reader = FrameReader(train)
         rng = np.random.default_rng(0)
         lags = np.unique(np.geomspace(1, max_train_lag, 12).round().astype(np.int64))
         rms = []
@@ -370,7 +371,7 @@ class ITO(TorchMethod):
         return model
 
     def fit(self, train, val, budget, seed, device, checkpoint_dir=None) -> dict:
-        self._train_reader = FrameReader(train.dataset)
+        self._train_reader = FrameReader(train)
         self._val = None
         return super().fit(train, val, budget, seed, device, checkpoint_dir)
 
@@ -412,7 +413,7 @@ class ITO(TorchMethod):
             max_lag = min(self.setup_args["max_train_lag"], max(hi - lo for _, lo, hi in segments))
             self._val = sample_lag_pairs(segments, self.params["val_pairs"], max_lag, rng)
         traj, start, lag = self._val
-        reader = FrameReader(val.dataset)
+        reader = FrameReader(val)
         gen = torch.Generator().manual_seed(12345)
         self.model.eval()
         total = 0.0

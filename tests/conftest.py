@@ -18,7 +18,8 @@ from benchmark.tasks import WindowSpec, build_window_split, open_parts
 TINY_LJ = {"n_particles": 64, "cutoff_sigma": 2.5, "n_frames": 60, "n_trajectories": 3, "steps_per_frame": 10}
 
 
-def make_chain_dataset(path, n_traj=3, n_frames=80, n_atoms=6, seed=0, dt_fs=0.5):
+def make_chain_dataset(path, n_traj=3, n_frames=80, n_atoms=6, seed=0, dt_fs=0.5,
+                       atomic_numbers=(6, 6, 8, 6, 7, 6)):
     """A noisy 6-atom chain vibrating around a zig-zag, with bonds; in the project format."""
     rng = np.random.default_rng(seed)
     base = np.stack([np.arange(n_atoms) * 1.4, (np.arange(n_atoms) % 2) * 0.8, np.zeros(n_atoms)], -1)
@@ -27,7 +28,8 @@ def make_chain_dataset(path, n_traj=3, n_frames=80, n_atoms=6, seed=0, dt_fs=0.5
         phase = rng.uniform(0, 2 * np.pi, size=(1, n_atoms, 3))
         pos = base + 0.1 * np.sin(0.05 * t + phase) + 0.01 * rng.normal(size=(n_frames, n_atoms, 3))
         write_trajectory(path / f"traj_{i:03d}", pos.astype(np.float32), dt_fs=dt_fs,
-                         atomic_numbers=[6, 6, 8, 6, 7, 6][:n_atoms], masses=[12.0, 12.0, 16.0, 12.0, 14.0, 12.0][:n_atoms],
+                         atomic_numbers=list(atomic_numbers)[:n_atoms],
+                         masses=[12.0, 12.0, 16.0, 12.0, 14.0, 12.0][:n_atoms],
                          bonds=[[j, j + 1] for j in range(n_atoms - 1)], provenance={"fixture": "chain"})
     write_manifest(path, name="chain_tiny", kind="fixture_chain", params={"seed": seed},
                    info={"periodic": False, "graph": "bonds"})

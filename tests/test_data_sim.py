@@ -22,9 +22,9 @@ CHEAP = {
     "tip4pew_water": {"n_molecules": 64, "cutoff_nm": 0.55, "npt_ps": 10.0, "nvt_equilibration_ps": 1.0,
                       "n_frames": 40, "steps_per_frame": 10, "n_trajectories": 1},
     "ala2_sim": {"n_frames": 100, "steps_per_frame": 25, "equilibration_ps": 2.0, "n_trajectories": 2},
-    # Strong friction so a 500-frame run samples its temperature; ethanol is the cheapest molecule.
+    # Strong coupling so a 500-frame run samples its temperature; ethanol is the cheapest molecule.
     "md17_xtb": {"molecule": "ethanol", "n_frames": 500, "equilibration_ps": 0.25,
-                 "equilibration_friction_per_fs": 0.05, "friction_per_fs": 0.05, "n_trajectories": 2},
+                 "equilibration_friction_per_fs": 0.05, "bussi_taut_fs": 20.0, "n_trajectories": 2},
 }
 TARGET_K = {"tip3p_water": 300.0, "tip4pew_water": 300.0, "ala2_sim": 300.0, "md17_xtb": 500.0}
 
@@ -89,6 +89,18 @@ def test_md17_xtb_bonds(datasets):
     d = np.linalg.norm(t.positions[:, t.bonds[:, 0]] - t.positions[:, t.bonds[:, 1]], axis=-1)
     assert 0.85 < d.min() and d.max() < 1.8
     assert t.dt_fs == 0.5
+
+
+def test_md17_xtb_does_not_tumble(datasets):
+    """Production keeps zero linear and angular momentum (global Bussi thermostat): a molecule's
+    thermal angular momentum at 500 K is ~0.1 amu A^2/fs; a Langevin run's wanders that much."""
+    t = datasets["md17_xtb"].trajectory(0)
+    x, v, m = np.asarray(t.positions, float), np.asarray(t.velocities, float), np.asarray(t.masses, float)
+    centre = (x * m[None, :, None]).sum(1) / m.sum()
+    angular = np.cross(x - centre[:, None], v * m[None, :, None]).sum(1)
+    assert np.abs(angular).max() < 1e-3
+    assert np.abs(centre - centre[0]).max() < 1e-3
+    assert t.provenance["degrees_of_freedom"] == 3 * t.n_atoms - 6
 
 
 @pytest.mark.parametrize("kind", ["tip3p_water", "ala2_sim", "md17_xtb"])

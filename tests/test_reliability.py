@@ -155,3 +155,25 @@ def test_clean_removes_caches_not_results(tmp_path):
         clean(work, work / "logs" / "res", ["logs"])
     out = _cli("clean", "--suite", "smoke", "--work-dir", str(work), "--results-dir", str(results), "data")
     assert out.returncode == 0 and "removed" in out.stdout and not (work / "data").exists()
+
+
+def test_seed_independent_methods_compute_the_first_seed_only(tmp_path):
+    """static is seed-independent: seed 1 copies seed 0's model and numbers (marked), and refuses
+    to run before seed 0 exists."""
+    from benchmark.runner import evaluate_cell, make_data, make_split, reused_seed, train_cell
+
+    suite = load_suite("smoke", work_dir=str(tmp_path / "w"), results_dir=str(tmp_path / "r"))
+    first, second = (Cell("lj_window", "lj_tiny", "static", s) for s in (0, 1))
+    assert reused_seed(suite, first) is None and reused_seed(suite, second) == 0
+    make_data(suite, "lj_tiny", progress=False)
+    make_split(suite, "lj_window", "lj_tiny")
+    with pytest.raises(FileNotFoundError, match="seed0.pt: train seed 0 first"):
+        train_cell(suite, second, device="cpu")
+    train_cell(suite, first, device="cpu")
+    train_cell(suite, second, device="cpu")
+    with pytest.raises(FileNotFoundError, match="seed0.json: evaluate seed 0 first"):
+        evaluate_cell(suite, second, device="cpu")
+    run0 = evaluate_cell(suite, first, device="cpu")
+    run1 = evaluate_cell(suite, second, device="cpu")
+    assert run1["rows"] == run0["rows"] and run1["seed"] == 1 and run1["reused_from_seed"] == 0
+    assert "not recomputed" in run1["note"] and "reused_from_seed" not in run0

@@ -82,6 +82,31 @@ def test_context_holds_only_the_past(chain_dataset):
     assert (0, 1) in edges and (1, 0) in edges and (0, 2) in edges and (0, 3) not in edges
 
 
+def test_heavy_atoms_only(tmp_path):
+    """``atoms: heavy`` keeps Z > 1, renumbers the bonds and the graph, and reads only those atoms."""
+    from tests.conftest import make_chain_dataset
+    from benchmark.evaluation import stored_to_task_atoms
+
+    ds = make_chain_dataset(tmp_path / "chain_h", atomic_numbers=(6, 1, 8, 6, 1, 6))
+    spec = WindowSpec(delta_frame=10, num_queries=2, observed=1, n_train=4, n_val=2, n_test=2)
+    split = build_window_split(ds, spec, "by_trajectory", {}, seed=0)
+    test = open_parts(ds, split, {"kind": "molecular", "two_hop": False}, atoms="heavy")["test"]
+    keep = [0, 2, 3, 5]
+    assert test.atom_index.tolist() == keep and test.n_atoms == 4
+    assert test.atomic_numbers.tolist() == [6, 8, 6, 6]
+    traj, t0 = ds.trajectory(test.traj_idx[0]), test.t0[0]
+    np.testing.assert_array_equal(test.context([0]).positions[0].numpy(), traj.positions[t0][keep])
+    np.testing.assert_array_equal(test.targets([0])[0].numpy(), traj.positions[t0 + test.offsets[0]][:, keep])
+    # the chain's bonds 0-1 ... 4-5: only 2-3 joins two kept atoms (new numbers 1-2)
+    assert test.bonds.tolist() == [[1, 2]]
+    assert set(map(tuple, test.edges.T.tolist())) == {(1, 2), (2, 1)}
+    assert stored_to_task_atoms([0, 2, 3, 5], test.atom_index, "phi") == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="dihedrals.psi: atoms \\[1\\]"):
+        stored_to_task_atoms([0, 1, 2, 3], test.atom_index, "psi")
+    with pytest.raises(TaskError, match="'all' or 'heavy'"):
+        open_parts(ds, split, None, atoms="hydrogens")
+
+
 # ------------------------------------------------------------ protocol B
 from benchmark.tasks import ExtrapolateSpec, build_split
 
