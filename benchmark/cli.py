@@ -8,6 +8,7 @@
   mdhorizon split --task T --dataset D [--suite S]
   mdhorizon train|evaluate|run --task T --dataset D --method V --seed N [--suite S]
   mdhorizon aggregate|tables [--suite S]
+  mdhorizon spectrum [--suite S]               (GF-NODE Fig. 4 from the trained gfnode model)
 
 ``run`` does one cell of the matrix by hand: data and split when missing,
 then train and evaluate.  Common options: ``--suite`` (name or YAML path),
@@ -59,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sub.add_parser("aggregate", help="run JSONs -> metrics.csv (reports missing runs)"))
     _common(sub.add_parser("tables", help="metrics.csv -> markdown tables"))
     _common(sub.add_parser("leaderboard", help="metrics.csv -> the papers' tables, figures and LEADERBOARD.md"))
+    _common(sub.add_parser("spectrum", help="GF-NODE Fig. 4: temporal spectrum of the graph Fourier modes "
+                                            "of the trained gfnode model -> <results>/plots/gfnode_fig4.png"))
     p = sub.add_parser("clean", help="remove caches under the work dir (never results)")
     p.add_argument("kinds", nargs="*", default=["checkpoints", "logs"],
                    help="checkpoints logs models splits data (default: checkpoints logs)")
@@ -196,6 +199,11 @@ def _dispatch(args) -> int:
 
         for path in write_leaderboard(suite):
             print(path)
+        return 0
+    if args.command == "spectrum":
+        from benchmark.spectrum import write_fig4
+
+        print(write_fig4(suite))
         return 0
     if args.command == "tables":
         from benchmark.tables import write_tables

@@ -91,17 +91,18 @@ class GFNODEModel(GraphModel):
     def set_impl(self, impl: str) -> None:
         self.encoder.impl = self.decoder.impl = impl
 
-    def basis(self, context, x, pairs) -> torch.Tensor | None:
-        """U [B|1, N, M] of the lowest Laplacian modes (None = identity basis)."""
+    def basis(self, context, x, pairs, modes: int | None = None) -> torch.Tensor | None:
+        """U [B|1, N, M] of the lowest M = ``modes`` (default ``num_modes``) Laplacian modes
+        (None = identity basis)."""
         if self.no_fourier:
             return None
-        N = x.shape[1]
+        N, modes = x.shape[1], modes or self.num_modes
         if context.edges is not None:
-            return laplacian_modes(adjacency(context.edges.to(x.device), N, x.dtype), self.num_modes)[None]
+            return laplacian_modes(adjacency(context.edges.to(x.device), N, x.dtype), modes)[None]
         b, i, j = pairs
         adj = torch.zeros(x.shape[0], N, N, dtype=x.dtype, device=x.device)
         adj[b, i, j] = 1.0
-        return laplacian_modes(torch.maximum(adj, adj.transpose(1, 2)), self.num_modes)
+        return laplacian_modes(torch.maximum(adj, adj.transpose(1, 2)), modes)
 
     def encode(self, context, x, v, feats, pairs):
         """Steps 1-2: the EGNN encoder on the B input graphs, then the GFT.
