@@ -14,7 +14,7 @@ from pathlib import Path
 from benchmark.config import Cell, check_workflow_config, load_suite
 from benchmark.leaderboard import leaderboard_outputs
 from benchmark.spectrum import fig4_cell, fig4_outputs
-from benchmark.runner import reused_seed
+from benchmark.runner import reused_model, reused_seed
 
 check_workflow_config(config)
 SUITE = load_suite(
@@ -94,16 +94,17 @@ rule split:
 
 
 def reused(kind):
-    """A seed-independent method's other seeds copy the first seed's model / run file
-    (benchmark.runner.reused_seed): that file is then an input."""
+    """A cell that copies another cell's model (a seed-independent method's other seeds; an entry
+    with shares_training_with) or run file (the former) has that file as an input
+    (benchmark.runner.reused_model / reused_seed)."""
 
     def inputs(wildcards):
         cell = Cell(wildcards.task, wildcards.dataset, wildcards.variant, int(wildcards.seed))
+        if kind == "model":
+            ref = reused_model(SUITE, cell)
+            return [] if ref is None else [SUITE.model_path(ref)]
         seed = reused_seed(SUITE, cell)
-        if seed is None:
-            return []
-        ref = Cell(cell.task, cell.dataset, cell.variant, seed)
-        return [SUITE.model_path(ref) if kind == "model" else SUITE.run_path(ref)]
+        return [] if seed is None else [SUITE.run_path(Cell(cell.task, cell.dataset, cell.variant, seed))]
 
     return inputs
 

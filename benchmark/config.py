@@ -73,8 +73,11 @@ class Suite:
 
     def method_entry(self, variant: str) -> dict:
         entry = self.methods[variant] or {}
-        return {"method": entry.get("method", variant), "params": entry.get("params", {}),
-                "budget": entry.get("budget", {})}
+        resolved = {"method": entry.get("method", variant), "params": entry.get("params", {}),
+                    "budget": entry.get("budget", {})}
+        if entry.get("shares_training_with"):  # only when set: it must not change other entries' hashes
+            resolved["shares_training_with"] = entry["shares_training_with"]
+        return resolved
 
     def task_methods(self, task: str) -> list[str]:
         names = self.tasks[task].get("methods", list(self.methods))
@@ -165,6 +168,29 @@ def validate_schema(raw, path: Path) -> None:
         raise ConfigError("invalid suite config:\n  " + "\n  ".join(lines))
 
 
+def _check_shared_training(path: Path, methods: dict, variant: str, registry) -> None:
+    """``shares_training_with``: the other entry exists, is the same method with the same budget,
+    and differs in params only by the method's ``inference_params``."""
+    entry = methods[variant] or {}
+    other = entry["shares_training_with"]
+    key = f"methods.{variant}.shares_training_with"
+    if other not in methods or other == variant:
+        _fail(path, key, _choices(other, [m for m in methods if m != variant]))
+    other_entry = methods[other] or {}
+    if (other_entry.get("shares_training_with")):
+        _fail(path, key, f"{other!r} itself shares another entry's training; name that entry")
+    method = entry.get("method", variant)
+    if other_entry.get("method", other) != method:
+        _fail(path, key, f"{other!r} is method {other_entry.get('method', other)!r}, not {method!r}")
+    if other_entry.get("budget", {}) != entry.get("budget", {}):
+        _fail(path, key, f"{other!r} has another training budget")
+    free = set(registry[method].inference_params)
+    a, b = entry.get("params", {}), other_entry.get("params", {})
+    differ = sorted(k for k in set(a) | set(b) if k not in free and a.get(k) != b.get(k))
+    if differ:
+        _fail(path, key, f"params {differ} differ from {other!r}; only {sorted(free) or 'none'} may")
+
+
 def load_suite(name_or_path: str = "default", work_dir: str | None = None, results_dir: str | None = None,
                device: str | None = None, methods: str | list | None = None,
                datasets: str | list | None = None) -> Suite:
@@ -204,6 +230,8 @@ def load_suite(name_or_path: str = "default", work_dir: str | None = None, resul
             make_method(method, entry.get("params", {}))
         except (KeyError, ValueError, TypeError) as exc:
             _fail(path, f"methods.{variant}.params", str(exc.args[0] if exc.args else exc))
+        if "shares_training_with" in entry:
+            _check_shared_training(path, raw["methods"], variant, REGISTRY)
 
     for task, entry in raw["tasks"].items():
         for i, ds in enumerate(entry["datasets"]):

@@ -77,16 +77,27 @@ def _reference_cell(cell: Cell, seed: int) -> Cell:
     return Cell(task=cell.task, dataset=cell.dataset, variant=cell.variant, seed=seed)
 
 
+def reused_model(suite: Suite, cell: Cell) -> Cell | None:
+    """The cell whose trained model this cell copies instead of training: the first seed of a
+    seed-independent method, or the entry named by ``shares_training_with`` (same seed)."""
+    seed = reused_seed(suite, cell)
+    shared = suite.method_entry(cell.variant).get("shares_training_with")
+    if seed is None and shared is None:
+        return None
+    return Cell(task=cell.task, dataset=cell.dataset, variant=shared or cell.variant,
+                seed=cell.seed if seed is None else seed)
+
+
 def train_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
     """Fit one method for one seed; writes the model file (declared output)."""
-    reference = reused_seed(suite, cell)
-    if reference is not None:
-        source = suite.model_path(_reference_cell(cell, reference))
+    source_cell = reused_model(suite, cell)
+    if source_cell is not None:
+        source = suite.model_path(source_cell)
         if not source.exists():
-            raise FileNotFoundError(f"{source}: train seed {reference} first ({cell.variant} is seed-independent "
-                                    f"and seed {cell.seed} reuses it)")
+            raise FileNotFoundError(f"{source}: train {source_cell.variant} seed {source_cell.seed} first "
+                                    f"({cell.variant} seed {cell.seed} reuses its model)")
         record = torch.load(source, map_location="cpu", weights_only=False)
-        record.update(cell=cell.__dict__, reused_from_seed=reference)
+        record.update(cell=cell.__dict__, reused_model_of=f"{source_cell.variant}/seed{source_cell.seed}")
         with atomic_path(suite.model_path(cell)) as tmp:
             torch.save(record, tmp)
         return record
@@ -138,6 +149,7 @@ def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
         "metrics_version": METRICS_VERSION, "command": reproduce_command(suite, cell),
         "fit_info": {k: v for k, v in record["fit_info"].items() if k != "history"},
         "history": record["fit_info"].get("history", []), "rows": [],
+        "reused_model_of": record.get("reused_model_of"),
     }
     if record["status"] == "ok":
         method = make_method(entry["method"], entry["params"])

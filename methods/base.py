@@ -51,6 +51,9 @@ class Method:
     supports_periodic: ClassVar[bool] = True
     protocols: ClassVar[tuple[str, ...]] = ("window", "extrapolate")
     seed_dependent: ClassVar[bool] = True
+    # params that change prediction only, not training: suite entries differing only in them may
+    # share one trained model (``shares_training_with``)
+    inference_params: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **params):
         unknown = sorted(set(params) - set(self.defaults))

@@ -322,6 +322,8 @@ class ITO(TorchMethod):
         "sampler": "ddim", "ddim_steps": 50, "sample_seed": 0, "max_generated": 200, "sample_batch": 64,
         "clip_denoised": 5.0,
     }
+    inference_params = ("mode", "rollout_lag", "sampler", "ddim_steps", "sample_seed", "max_generated",
+                        "sample_batch", "clip_denoised")
     test_params = {"hidden": 8, "cond_layers": 1, "score_layers": 1, "cutoff": 4.0, "diffusion_steps": 50,
                    "pairs_per_epoch": 16, "val_pairs": 8, "batch_size": 8, "ddim_steps": 3, "rollout_lag": 5,
                    "max_generated": 3}

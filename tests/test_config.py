@@ -32,6 +32,13 @@ def test_shipped_suites_are_valid():
     (lambda r: r["tasks"]["lj_window"].update(datasets=["nope"]), r"tasks\.lj_window\.datasets\[0\]: unknown 'nope'"),
     (lambda r: r["tasks"]["lj_window"].update(protocol="windw"), r"tasks\.lj_window\.protocol: 'windw' is not allowed; valid"),
     (lambda r: r["methods"].update(static={"params": {"lr": 1}}), r"methods\.static\.params: method 'static' has no parameter"),
+    (lambda r: r["methods"].update(a={"method": "ito"}, b={"method": "ito", "params": {"hidden": 8, "mode": "rollout"},
+                                                       "shares_training_with": "a"}),
+     r"methods\.b\.shares_training_with: params \['hidden'\] differ from 'a'; only \[.*'mode'"),
+    (lambda r: r["methods"].update(b={"method": "ito", "shares_training_with": "static"}),
+     r"methods\.b\.shares_training_with: 'static' is method 'static', not 'ito'"),
+    (lambda r: r["methods"].update(b={"method": "ito", "shares_training_with": "nope"}),
+     r"methods\.b\.shares_training_with: unknown 'nope'"),
 ])
 def test_bad_configs_name_the_key(tmp_path, edit, match):
     with pytest.raises(ConfigError, match=match):

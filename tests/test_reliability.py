@@ -19,7 +19,7 @@ import yaml
 
 from benchmark.aggregate import collect
 from benchmark.clean import clean
-from benchmark.config import Cell, load_suite
+from benchmark.config import SUITES_DIR, Cell, load_suite
 from benchmark.io import read_json, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,7 +167,7 @@ def test_seed_independent_methods_compute_the_first_seed_only(tmp_path):
     assert reused_seed(suite, first) is None and reused_seed(suite, second) == 0
     make_data(suite, "lj_tiny", progress=False)
     make_split(suite, "lj_window", "lj_tiny")
-    with pytest.raises(FileNotFoundError, match="seed0.pt: train seed 0 first"):
+    with pytest.raises(FileNotFoundError, match="seed0.pt: train static seed 0 first"):
         train_cell(suite, second, device="cpu")
     train_cell(suite, first, device="cpu")
     train_cell(suite, second, device="cpu")
@@ -177,3 +177,32 @@ def test_seed_independent_methods_compute_the_first_seed_only(tmp_path):
     run1 = evaluate_cell(suite, second, device="cpu")
     assert run1["rows"] == run0["rows"] and run1["seed"] == 1 and run1["reused_from_seed"] == 0
     assert "not recomputed" in run1["note"] and "reused_from_seed" not in run0
+
+
+def test_shares_training_with_evaluates_the_other_entrys_model(tmp_path):
+    """ito_rollout (shares_training_with: ito_1step) copies ito_1step's trained model, then
+    predicts with its own sampler; it cannot run before that model exists."""
+    from benchmark.runner import evaluate_cell, make_data, make_split, reused_model, train_cell
+    from methods.ito import ITO as Ito
+
+    raw = yaml.safe_load((SUITES_DIR / "smoke.yaml").read_text())
+    tiny = dict(Ito.test_params)
+    raw["methods"] = {"ito_1step": {"method": "ito", "params": {**tiny, "mode": "1step"}, "budget": {"epochs": 1}},
+                      "ito_rollout": {"method": "ito", "params": {**tiny, "mode": "rollout"}, "budget": {"epochs": 1},
+                                      "shares_training_with": "ito_1step"}}
+    raw["tasks"] = {"lj_window": raw["tasks"]["lj_window"]}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    suite = load_suite(str(path), work_dir=str(tmp_path / "w"), results_dir=str(tmp_path / "r"))
+    one, roll = Cell("lj_window", "lj_tiny", "ito_1step", 0), Cell("lj_window", "lj_tiny", "ito_rollout", 0)
+    assert reused_model(suite, one) is None and reused_model(suite, roll) == one
+    make_data(suite, "lj_tiny", progress=False)
+    make_split(suite, "lj_window", "lj_tiny")
+    with pytest.raises(FileNotFoundError, match="train ito_1step seed 0 first"):
+        train_cell(suite, roll, device="cpu")
+    trained = train_cell(suite, one, device="cpu")
+    copied = train_cell(suite, roll, device="cpu")
+    assert copied["reused_model_of"] == "ito_1step/seed0"
+    assert all(torch.equal(copied["state"][k], v) for k, v in trained["state"].items() if torch.is_tensor(v))
+    run = evaluate_cell(suite, roll, device="cpu")
+    assert run["status"] == "ok" and run["reused_model_of"] == "ito_1step/seed0"
