@@ -406,6 +406,14 @@ def render(data: dict) -> str:
                 out.append(f"| {r['variant']} | {r['cpu_s']:.3f} | {r['wall_s']:.3f} | {passes_text(r)} | "
                            f"{r['speedup_cpu']:,.0f}x | {r['speedup_wall']:,.0f}x | {meets} {note} |")
             out.append("")
+            if liquid:
+                done = [r for r in entry["methods"] if "error" not in r]
+                met = [r["variant"] for r in done if r["speedup_cpu"] >= SPEEDUP_TARGET]
+                missed = [r["variant"] for r in done if r["speedup_cpu"] < SPEEDUP_TARGET]
+                failed = [r["variant"] for r in entry["methods"] if "error" in r]
+                out += [f"{SPEEDUP_TARGET:.0f}x target (CPU time): met by {', '.join(met) or 'none'}; "
+                        f"**not met** by {', '.join(missed) or 'none'}"
+                        + (f"; not measured (failed): {', '.join(failed)}" if failed else "") + ".", ""]
     if "scaling" in data:
         sc = data["scaling"]
         sizes = sc["n_molecules"]
@@ -430,6 +438,13 @@ def render(data: dict) -> str:
             out.append(f"| {m['variant']} | " + " | ".join(cells) + f" | {_f(m['ratio'], '.2f')} | "
                        f"{_f(m.get('exponent'), '.2f')} | {m['verdict']} | {'; '.join(lists)} |")
         out.append("")
+        linear = [m["variant"] for m in sc["methods"] if m["passes"]]
+        worse = [f"{m['variant']} ({_f(m['ratio'], '.2f')}x)" for m in sc["methods"]
+                 if not m["passes"] and m["ratio"] is not None]
+        broken = [m["variant"] for m in sc["methods"] if m["ratio"] is None]
+        incomplete = f"; incomplete (a box failed): {', '.join(broken)}" if broken else ""
+        out += [f"Linear within {SCALING_TARGET}x per atom: {', '.join(linear) or 'none'}; **not linear**: "
+                f"{', '.join(worse) or 'none'}{incomplete}.", ""]
     return "\n".join(out) + "\n"
 
 
@@ -450,12 +465,18 @@ def main(argv=None) -> int:
     ap.add_argument("--malloc", choices=["default", "tuned"], default="tuned")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per speedup/scaling measurement")
     ap.add_argument("--mem-limit-gb", type=float, default=12.0, help="address-space limit per measurement")
+    ap.add_argument("--render-only", action="store_true",
+                    help="measure nothing: re-render the markdown from the JSON next to --report")
     args = ap.parse_args(argv)
+    from benchmark.io import read_json, write_json, write_text
+
+    path = Path(args.report)
+    if args.render_only:
+        write_text(path, render(read_json(path.with_suffix(".json"))))
+        print(path)
+        return 0
     torch.set_num_threads(args.threads)
     data = run(args, argv)
-    path = Path(args.report)
-    from benchmark.io import write_json, write_text
-
     write_text(path, render(data))
     write_json(path.with_suffix(".json"), data)
     print(path)

@@ -70,7 +70,8 @@ def test_render_states_the_verdicts():
     assert "| fast | 0.250 | 0.500 | 1 pass | 2,000x | 2,000x | yes |" in text
     assert "| slow | 1.000 | 1.000 | 1 pass | 500x | 1,000x | **no** |" in text
     assert "| broken |" in text and "FAILED: exit 1: boom" in text
-    assert "FAILED: timeout after 5 s" in text and "incomplete" in text
+    assert "1000x target (CPU time): met by egnn, fast; **not met** by slow; not measured (failed): broken." in text
+    assert "FAILED: timeout after 5 s" in text and "incomplete (a box failed): egnn." in text
 
 
 def test_tiny_run_writes_sections_and_columns(tmp_path):
