@@ -8,7 +8,7 @@ import pytest
 from benchmark.aggregate import read_metrics
 from benchmark.config import load_suite
 from benchmark.io import read_json, sha256_file
-from benchmark.leaderboard import figure_data, render_tables
+from benchmark.leaderboard import figure_data, headline, readme_headline, render_tables
 from benchmark.spectrum import fig4_cell
 from benchmark.tables import task_history, task_table
 
@@ -45,6 +45,13 @@ def test_figures_not_stale(committed):
         png, sidecar = ROOT / "results" / "plots" / f"{name}.png", ROOT / "results" / "plots" / f"{name}.json"
         assert png.exists() and sidecar.exists(), f"{png} missing: {FIX}"
         assert json.loads(sidecar.read_text()) == data, f"{png} was drawn from other data: {FIX}"
+
+
+def test_readme_headline_not_stale(committed):
+    suite, table = committed
+    block = readme_headline((ROOT / "README.md").read_text())
+    assert block is not None, "README.md lacks the <!-- headline:start --> ... <!-- headline:end --> block"
+    assert block == headline(suite, table), f"the headline table in README.md is stale: {FIX}"
 
 
 def test_fig4_not_stale(committed):

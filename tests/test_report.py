@@ -1,0 +1,65 @@
+"""`snakemake --report` on a real smoke-suite run, and the README headline block written from it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmark.aggregate import read_metrics
+from benchmark.config import load_suite
+from benchmark.leaderboard import HEADLINE, leaderboard_outputs, readme_headline, write_headline
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _snakemake(*args):
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """The smoke suite's workflow, one method (static) to keep it short."""
+    tmp = tmp_path_factory.mktemp("report")
+    config = ["--config", "suite=smoke", "methods=static", f"work_dir={tmp / 'work'}", f"results_dir={tmp / 'results'}"]
+    out = _snakemake("--cores", "2", "all", *config)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return tmp, config
+
+
+@pytest.mark.slow
+def test_snakemake_report_has_the_tables_and_figures(smoke_run):
+    tmp, config = smoke_run
+    html = tmp / "report.html"
+    out = _snakemake("--report", str(html), *config)
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = html.read_text()
+    suite = load_suite("smoke", work_dir=str(tmp / "work"), results_dir=str(tmp / "results"))
+    for path in leaderboard_outputs(suite) + [suite.tables_dir / f"{t}.md" for t in suite.tasks]:
+        assert path.name in text, f"{path.name} is not in the report"
+    for category in ("GF-NODE (Sun et al.)", "DoMiNO (Sun et al.)", "Cross-paper", "Leaderboard", "Per-task tables"):
+        assert category in text, category
+
+
+def test_headline_block_from_metrics(smoke_run, tmp_path):
+    tmp, _ = smoke_run
+    suite = load_suite("smoke", work_dir=str(tmp / "work"), results_dir=str(tmp / "results"))
+    table = read_metrics(suite.metrics_path)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\nbefore\n\n{HEADLINE[0]}\nold\n{HEADLINE[1]}\n\nafter\n")
+    write_headline(suite, table, readme)
+    text = readme.read_text()
+    assert text.startswith("# title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
+    block = readme_headline(text)
+    rows = [line for line in block.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| method | mean rank | cells ranked | datasets with a number |"
+    # static alone has numbers (ranked 1 in each of the smoke suite's two task/dataset cells)
+    assert rows[1:] == ["| static | 1.00 | 2 | lj_tiny |"]
+    assert "No number yet: constant_velocity." in block
+    assert "snakemake --cores 2 all --forcerun leaderboard" in block
+    write_headline(suite, table, readme)  # idempotent
+    assert readme.read_text() == text
+    readme.write_text("no markers\n")
+    with pytest.raises(ValueError, match="no headline block"):
+        write_headline(suite, table, readme)
