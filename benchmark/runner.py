@@ -128,6 +128,14 @@ def train_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
     return record
 
 
+def load_method(suite: Suite, cell: Cell, record: dict):
+    """The trained method of ``cell`` rebuilt from its model record (status ok), on the CPU."""
+    entry = suite.method_entry(cell.variant)
+    method = make_method(entry["method"], entry["params"])
+    method.load_state_dict(record["state"])
+    return method
+
+
 def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
     """Predict val and test with the trained model; write the run JSON."""
     reference = reused_seed(suite, cell)
@@ -152,8 +160,7 @@ def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
         "reused_model_of": record.get("reused_model_of"),
     }
     if record["status"] == "ok":
-        method = make_method(entry["method"], entry["params"])
-        method.load_state_dict(record["state"])
+        method = load_method(suite, cell, record)
         method.to(device)
         batch = method.params.get("batch_size", 256)
         metrics_cfg = suite.tasks[cell.task].get("metrics")

@@ -163,27 +163,15 @@ def mode_spectra(method, sample_set, n_contexts: int = 32, max_points: int = 512
 
 
 # ------------------------------------------------------------------ from a suite
-def load_model(suite: Suite, cell: Cell):
-    """The trained model record of ``cell`` and the method built from it (None unless status ok)."""
-    from methods import make_method
-
-    record = torch.load(suite.model_path(cell), map_location="cpu", weights_only=False)
-    if record["status"] != "ok":
-        return record, None
-    entry = suite.method_entry(cell.variant)
-    method = make_method(entry["method"], entry["params"])
-    method.load_state_dict(record["state"])
-    return record, method.to("cpu")
-
-
 def fig4_data(suite: Suite, n_contexts: int = 32, max_points: int = 512) -> dict:
-    from benchmark.runner import _open
+    from benchmark.runner import _open, load_method
 
     cell = fig4_cell(suite)
     if cell is None:
         raise ConfigError(f"{suite.path}: no {VARIANT!r} method entry on a task tagged "
                           f"`tables: [{TABLE}]`, so no model for GF-NODE Fig. 4")
-    record, method = load_model(suite, cell)
+    record = torch.load(suite.model_path(cell), map_location="cpu", weights_only=False)
+    method = load_method(suite, cell, record) if record["status"] == "ok" else None
     data = {"cell": cell.__dict__, "status": record["status"], "note": record["note"],
             "source": {"model": str(suite.model_path(cell).relative_to(suite.work_dir)),
                        "model_sha256": sha256_file(suite.model_path(cell)),
