@@ -481,8 +481,11 @@ def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
     lines += [f"![{name}](plots/{name}.png)" for name in FIGURES]
     from benchmark.spectrum import fig4_cell
 
-    if fig4_cell(suite) is not None:  # drawn from the trained model (rule gfnode_fig4), not from metrics.csv
-        lines.append("![gfnode_fig4](plots/gfnode_fig4.png)")
+    c = fig4_cell(suite)
+    if c is not None:  # drawn from the trained model (rule gfnode_fig4), not from metrics.csv
+        lines += ["", f"GF-NODE Fig. 4, from the trained `{c.variant}` model of `{c.task}` / `{c.dataset}` seed "
+                  f"{c.seed} (`mdhorizon spectrum`; there once that model is trained):", "",
+                  "![gfnode_fig4](plots/gfnode_fig4.png)"]
     lines += ["", "## Cross-paper matrix", "", tables["cross_paper"].split("\n", 2)[2]]
     return "\n".join(lines)
 
