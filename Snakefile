@@ -196,6 +196,7 @@ if FIG4 is not None:
         input:
             SUITE.model_path(FIG4),
             SUITE.split_path(FIG4.task, FIG4.dataset),
+            SUITE.run_path(FIG4),  # the figure goes with its evaluated run (the stale check compares them)
         output:
             reported([RESULTS / "plots" / "gfnode_fig4.png"]),
             RESULTS / "plots" / "gfnode_fig4.json",
