@@ -98,3 +98,19 @@ def test_tiny_run_writes_sections_and_columns(tmp_path):
     (scaling,) = data["scaling"]["methods"]
     assert [r["n_atoms"] for r in scaling["rows"]] == [12, 24]
     assert scaling["ratio"] == pytest.approx((scaling["rows"][1]["cpu_s"] / 24) / (scaling["rows"][0]["cpu_s"] / 12))
+
+
+def test_merge_takes_each_section_from_its_part():
+    whole = hand_made_report()
+    a = {k: v for k, v in whole.items() if k != "scaling"}
+    b = {k: v for k, v in whole.items() if k != "speedup"}
+    b["provenance"] = {**whole["provenance"], "command": "python -m benchmark.perf --report b.md"}
+    merged = perf_report.merge([a, b])
+    assert merged["speedup"] == whole["speedup"] and merged["scaling"] == whole["scaling"]
+    commands = merged["provenance"]["command"]
+    assert commands == "python -m benchmark.perf --report x.md ; python -m benchmark.perf --report b.md"
+    text = perf_report.render(merged)
+    assert "## Speedup over MD" in text and "## Scaling with system size" in text
+    assert "`python -m benchmark.perf --report b.md`" in text
+    with pytest.raises(ValueError, match="more than one"):
+        perf_report.merge([whole, whole])
