@@ -126,10 +126,9 @@ def mode_spectra(method, sample_set, n_contexts: int = 32, max_points: int = 512
     offsets = dense_offsets(int(sample_set.spec.delta_frame), max_points)
     context = sample_set.context(idx)
     times = torch.from_numpy(offsets.astype(np.float32) * sample_set.dt_fs)[None].expand(len(idx), -1)
-    n_modes = max(MIN_MODES, model.num_modes)
     with torch.no_grad():
         x = context.positions
-        U = model.basis(context, x, model.pair_lists(context, x), modes=n_modes)
+        U = model.basis(context, x, model.pair_lists(context, x), modes=max(MIN_MODES, model.num_modes))
         origin = x.mean(dim=1)[:, None, None]
         series = {"reference": project(true_positions(sample_set, idx, offsets), origin, U),
                   "prediction": project(method.predict(context, times.contiguous()), origin, U),
@@ -140,7 +139,8 @@ def mode_spectra(method, sample_set, n_contexts: int = 32, max_points: int = 512
         freq, power = power_spectrum(series[name].double().numpy(), dt_fs)
         spectra[name] = [[float(f"{p:.6g}") for p in row] for row in power]
         centroids[name] = [round(c, 4) for c in centroid(freq, power)]
-    out = {"n_modes": n_modes, "model_modes": model.num_modes, "windows": idx.tolist(),
+    # (a molecule of N atoms has N modes: fewer than asked for when N is small)
+    out = {"n_modes": U.shape[-1], "model_modes": len(spectra["model_state"]), "windows": idx.tolist(),
            "grid": {"stride_frames": int(offsets[0]), "n_times": len(offsets), "dt_fs": dt_fs,
                     "span_fs": float(offsets[-1] * sample_set.dt_fs)},
            "frequency_per_ps": [float(f"{f:.6g}") for f in freq], "spectra": spectra,

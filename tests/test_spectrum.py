@@ -76,6 +76,23 @@ def test_mode_spectra_molecule(tiny_tasks):
     assert states["features"].shape == (1, 2, 2, 8)
 
 
+def test_mode_spectra_small_molecule(tmp_path):
+    """3 atoms have 3 graph Fourier modes: fewer than the 4 the figure asks for."""
+    from benchmark.tasks import build_window_split, open_parts
+    from conftest import SPEC, make_chain_dataset
+
+    ds = make_chain_dataset(tmp_path / "chain3", n_atoms=3)
+    parts = open_parts(ds, build_window_split(ds, SPEC, "by_trajectory", {}, seed=0),
+                       {"kind": "molecular", "cutoff": 1.6, "two_hop": True})
+    method = make_method("gfnode", {"hidden": 8, "n_layers": 2, "time_emb_dim": 4})
+    method.setup_args = method.setup(parts["train"])
+    method.model = method.build(**method.setup_args)
+    out = mode_spectra(method, parts["test"], n_contexts=3)
+    assert out["n_modes"] == 3 and out["model_modes"] == 2
+    assert [len(out["spectra"][s]) for s in ("reference", "prediction", "model_state")] == [3, 3, 2]
+    assert out["laplacian_eigenvalues"] == [0.0, 3.0, 3.0] and out["laplacian_multiplicity"] == [1, 2, 2]
+
+
 def _suite_yaml(tmp_path):
     """The tiny LJ box, one window task tagged as GF-NODE Table 1, a tiny gfnode trained 2 epochs."""
     path = tmp_path / "fig4test.yaml"
