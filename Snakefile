@@ -118,6 +118,9 @@ rule train_cell:
         # The final model only: resumable checkpoints live in WORK/checkpoints, which is
         # not a declared output, so Snakemake does not delete them when a job fails.
         WORK / "models" / SUITE.name / "{task}" / "{dataset}" / "{variant}" / "seed{seed}.pt",
+    params:
+        # a changed config of this cell (dataset, task or method entry) reruns it (rerun trigger "params")
+        config_hash=lambda wc: SUITE.config_hash(Cell(wc.task, wc.dataset, wc.variant, int(wc.seed))),
     log:
         WORK / "logs" / SUITE.name / "train" / "{task}" / "{dataset}" / "{variant}" / "seed{seed}.log",
     threads: 1

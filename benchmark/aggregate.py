@@ -40,6 +40,9 @@ def collect(suite: Suite) -> tuple[pd.DataFrame, list[str]]:
             continue
         run = read_json(path)
         base = {k: run.get(k) for k in RUN_COLUMNS + META_COLUMNS}
+        if run.get("config_hash") != suite.config_hash(cell):  # the suite changed since this run
+            base.update(status="stale", note=f"computed with another config (hash {str(run.get('config_hash'))[:12]}, "
+                                             f"now {suite.config_hash(cell)[:12]}); rerun: {run.get('command')}")
         for row in run["rows"]:
             rows.append({**base, **{k: row.get(k) for k in ROW_COLUMNS}})
     table = pd.DataFrame(rows, columns=COLUMNS)

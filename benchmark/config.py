@@ -90,8 +90,10 @@ class Suite:
         return int(self.tasks[task].get("split", {}).get("seed", 0))
 
     def config_hash(self, cell: Cell) -> str:
-        """Hash of everything that defines a cell's result except the seed."""
-        return stable_hash({"dataset": self.datasets[cell.dataset], "task": self.tasks[cell.task],
+        """Hash of everything that defines a cell's result except the seed (a task's method list,
+        description and table tags do not change a cell's numbers, so they are left out)."""
+        task = {k: v for k, v in self.tasks[cell.task].items() if k not in ("methods", "description", "tables")}
+        return stable_hash({"dataset": self.datasets[cell.dataset], "task": task,
                             "method": self.method_entry(cell.variant)})
 
     # ---- paths --------------------------------------------------------------

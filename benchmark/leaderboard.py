@@ -25,7 +25,7 @@ from benchmark.metrics import PRIMARY
 
 PUBLISHED = Path(__file__).resolve().parent / "published.yaml"
 REFERENCE = ("static", "constant_velocity", "damped_velocity")  # trivial baselines: reference rows
-WHY = {"missing": "not yet run", "diverged": "diverged", "not_applicable": "n/a", "failed": "failed"}
+WHY = {"missing": "not yet run", "diverged": "diverged", "not_applicable": "n/a", "failed": "failed", "stale": "stale (config changed)"}
 
 
 def published() -> dict:

@@ -206,3 +206,24 @@ def test_shares_training_with_evaluates_the_other_entrys_model(tmp_path):
     assert all(torch.equal(copied["state"][k], v) for k, v in trained["state"].items() if torch.is_tensor(v))
     run = evaluate_cell(suite, roll, device="cpu")
     assert run["status"] == "ok" and run["reused_model_of"] == "ito_1step/seed0"
+
+
+def test_a_run_from_another_config_is_reported_stale(tmp_path):
+    """A run file whose config hash is not the suite's any more is shown as stale, with the
+    command that recomputes it, never as a current number."""
+    suite = load_suite("smoke", work_dir=str(tmp_path / "w"), results_dir=str(tmp_path / "r"))
+    cell = suite.cells[0]
+    run = {"suite": "smoke", "task": cell.task, "protocol": "window", "dataset": cell.dataset,
+           "split_variant": "by_trajectory", "method": cell.variant, "variant": cell.variant, "seed": cell.seed,
+           "status": "ok", "note": "", "config_hash": "0123456789abcdef", "command": "snakemake ...",
+           "rows": [{"split": "test", "metric": "mse", "convention": "mean_over_offsets", "horizon": 40,
+                     "offset": None, "value": 1.0, "unit": "A^2"}]}
+    write_json(suite.run_path(cell), run)
+    table, _ = collect(suite)
+    mine = table[(table["variant"] == cell.variant) & (table["seed"] == cell.seed) & (table["task"] == cell.task)]
+    assert set(mine["status"]) == {"stale"}
+    assert "computed with another config (hash 0123456789ab" in mine["note"].iloc[0]
+    # the current hash ignores a task's method list and description (they do not change numbers)
+    before = suite.config_hash(cell)
+    suite.tasks[cell.task]["description"] = "edited"
+    assert suite.config_hash(cell) == before
