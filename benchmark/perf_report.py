@@ -428,6 +428,8 @@ def render(data: dict) -> str:
                     out.append(f"| {r['variant']} | | | | | | " + ("| " if liquid else "") + f"FAILED: {r['error']} |")
                     continue
                 note = r.get("note", "")
+                if r.get("finite") is False:
+                    note = (note + "; " if note else "") + "non-finite predictions (untrained weights), timed anyway"
                 if r.get("timed_call") == "first":
                     note = (note + "; " if note else "") + "one call timed (no warm-up: it took > 20 CPU s)"
                 meets = ("yes" if r["speedup_cpu"] >= SPEEDUP_TARGET else "**no**") + " |" if liquid else ""
