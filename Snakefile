@@ -134,6 +134,8 @@ rule train_cell:
 
 
 rule evaluate_cell:
+    # evaluate a trained model before training the next one: an interrupted run leaves numbers
+    priority: 10
     input:
         WORK / "models" / SUITE.name / "{task}" / "{dataset}" / "{variant}" / "seed{seed}.pt",
         reused("run"),
