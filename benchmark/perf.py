@@ -13,10 +13,9 @@ evaluations where there is an ODE.  Cases (8 target times within 3000 frames):
   mol21   a synthetic 21-atom molecule, fully connected (420 directed edges), batch 50
   box250  250 atoms in a periodic box at liquid-argon density, radius graph, batch 5
 
-Variants the suite runs only under protocol B (observe 2000 frames; LG-ODE,
-DoMiNO, DESCINet, wavelet-ARIMA, ITO rollout) are given a synthetic 2000-frame
-history and are built for the protocol's 8000-frame horizon, as in the suite.
-Wavelet-ARIMA has nothing to train; its fit + forecast runs per sample and
+Each variant is built as the suite runs it: for its window task when it has
+one, else for its extrapolation task (protocol B, 8000-frame horizon), and is
+given a synthetic history of that task's observed frames.  Wavelet-ARIMA has nothing to train; its fit + forecast runs per sample and
 per coordinate series, so it is timed on ``WAVELET_ATOMS`` atoms and scaled
 linearly to the case's atom count.
 

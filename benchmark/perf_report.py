@@ -380,17 +380,20 @@ def render(data: dict) -> str:
                 f"Synthetic cases (`benchmark.perf`): `mol21` = 21-atom molecule, fully connected, batch 50; "
                 f"`box250` = 250 atoms at liquid-argon density, radius graph, batch 5; {data['k']} query times "
                 f"within {data['window_frames']} frames. Epoch = {data['epoch_samples']} samples (forward + "
-                "backward + Adam step, timed batches after a warm-up). Variants the suite runs only under "
-                "protocol B get a synthetic 2000-frame history and the 8000-frame horizon. Peak memory: "
+                "backward + Adam step, timed batches after a warm-up). Each variant is built as the suite "
+                "runs it: for its window task when it has one, else for its extrapolation task (8000-frame "
+                "horizon), with a synthetic history of the task's observed frames. Peak memory: "
                 "peak resident set of the process above its baseline after building the model.", "",
-                "| case | method | batch | s/epoch (wall) | s/epoch (CPU) | inference ms/sample (wall) | "
-                "inference ms/sample (CPU) | peak MB | parameters | ODE nfe (training) | note |",
-                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+                "| case | method | batch | observed frames | s/epoch (wall) | s/epoch (CPU) | "
+                "inference ms/sample (wall) | inference ms/sample (CPU) | peak MB | parameters | "
+                "ODE nfe (training) | note |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for r in data["methods"]:
             if "error" in r:
-                out.append(f"| {r['case']} | {r['variant']} | | | | | | | | | FAILED: {r['error']} |")
+                out.append(f"| {r['case']} | {r['variant']} | | | | | | | | | | FAILED: {r['error']} |")
                 continue
-            out.append(f"| {r['case']} | {r['variant']} | {r['batch']} | {_f(r['epoch_s'], '.1f')} | "
+            out.append(f"| {r['case']} | {r['variant']} | {r['batch']} | {r['observed_frames']} | "
+                       f"{_f(r['epoch_s'], '.1f')} | "
                        f"{_f(r['epoch_cpu_s'], '.1f')} | {r['infer_ms_per_sample']:.2f} | "
                        f"{r['infer_cpu_ms_per_sample']:.2f} | {r['peak_mb']:.0f} | {r['n_params']:,} | "
                        f"{_f(r['nfe'], '.0f')} | {r.get('note', '')} |")
@@ -452,7 +455,8 @@ def render(data: dict) -> str:
                 f"{', '.join(map(str, sizes))} molecules (built with OpenMM Modeller like `benchmark/data/water.py`, "
                 "not simulated); per-atom cost = CPU s / atoms. Target: per-atom cost of the largest box within "
                 f"{SCALING_TARGET}x of the smallest's (linear in atoms). Exponent a: cost ~ atoms^a between the "
-                "smallest and the largest box (1 = linear, 2 = all pairs).", "",
+                "smallest and the largest box (1 = linear, 2 = all pairs). A failed allocation means the "
+                "measurement needed more than the address-space limit of the command's `--mem-limit-gb`.", "",
                 "| method | " + " | ".join(f"{n} mol: CPU s (ms/atom)" for n in sizes)
                 + " | ratio largest/smallest per atom | exponent a | verdict | neighbour list (pair search) |",
                 "|---|" + "---:|" * len(sizes) + "---:|---:|---|---|"]
