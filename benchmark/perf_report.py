@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -349,6 +350,14 @@ def _f(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def error_text(message: str) -> str:
+    """A failure, shortened: an allocation failure as its size."""
+    found = re.search(r"can't allocate memory: you tried to allocate (\d+) bytes", message)
+    if found:
+        return f"out of memory (an allocation of {int(found.group(1)) / 2 ** 30:.1f} GiB failed)"
+    return message
+
+
 def passes_text(r: dict) -> str:
     parts = [f"{r['passes']} pass{'es' if r['passes'] != 1 else ''}"]
     if r.get("ode_evaluations"):
@@ -390,7 +399,7 @@ def render(data: dict) -> str:
                 "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for r in data["methods"]:
             if "error" in r:
-                out.append(f"| {r['case']} | {r['variant']} | | | | | | | | | | FAILED: {r['error']} |")
+                out.append(f"| {r['case']} | {r['variant']} | | | | | | | | | | FAILED: {error_text(r['error'])} |")
                 continue
             out.append(f"| {r['case']} | {r['variant']} | {r['batch']} | {r['observed_frames']} | "
                        f"{_f(r['epoch_s'], '.1f')} | "
@@ -428,7 +437,8 @@ def render(data: dict) -> str:
                     "|---|---:|---:|---|---:|---:|" + ("---|" if liquid else "") + "---|"]
             for r in entry["methods"]:
                 if "error" in r:
-                    out.append(f"| {r['variant']} | | | | | | " + ("| " if liquid else "") + f"FAILED: {r['error']} |")
+                    gap = "| | | | | | " + ("| " if liquid else "")
+                    out.append(f"| {r['variant']} {gap}FAILED: {error_text(r['error'])} |")
                     continue
                 note = r.get("note", "")
                 if r.get("finite") is False:
@@ -464,7 +474,7 @@ def render(data: dict) -> str:
             cells, lists = [], []
             for r in m["rows"]:
                 if "error" in r:
-                    cells.append(f"FAILED: {r['error']}")
+                    cells.append(f"FAILED: {error_text(r['error'])}")
                 else:
                     cells.append(f"{r['cpu_s']:.2f} ({1000 * r['cpu_s'] / r['n_atoms']:.3f})")
                     if r.get("neighbour_list") and r["neighbour_list"] not in lists:

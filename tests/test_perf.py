@@ -74,6 +74,13 @@ def test_render_states_the_verdicts():
     assert "FAILED: timeout after 5 s" in text and "incomplete (a box failed): egnn." in text
 
 
+def test_allocation_failures_are_shortened():
+    message = ("exit 1: RuntimeError: [enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
+               "allocate memory: you tried to allocate 1840361472 bytes. Error code 12 (Cannot allocate memory)")
+    assert perf_report.error_text(message) == "out of memory (an allocation of 1.7 GiB failed)"
+    assert perf_report.error_text("timeout after 600 s") == "timeout after 600 s"
+
+
 def test_tiny_run_writes_sections_and_columns(tmp_path):
     out = tmp_path / "perf.md"
     perf_report.main(["--report", str(out), "--methods", "egnn", "--cases", "mol21", "--batches", "1",
