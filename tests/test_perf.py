@@ -121,3 +121,15 @@ def test_merge_takes_each_section_from_its_part():
     assert "`python -m benchmark.perf --report b.md`" in text
     with pytest.raises(ValueError, match="more than one"):
         perf_report.merge([whole, whole])
+
+
+def test_committed_report_is_the_rendering_of_its_json():
+    """results/perf.md is generated: it must equal the rendering of results/perf.json (fix: ``python -m
+    benchmark.perf --report results/perf.md --render-only``)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "results"
+    if not (root / "perf.json").exists():
+        pytest.skip("no committed perf report")
+    data = json.loads((root / "perf.json").read_text())
+    assert (root / "perf.md").read_text() == perf_report.render(data)
