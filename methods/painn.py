@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from benchmark.graph import minimum_image
-from methods.layers import sinusoidal_embedding  # noqa: F401  (shared time embedding, re-exported)
+from methods.layers import radius_pairs, sinusoidal_embedding  # noqa: F401  (shared time embedding, re-exported)
 
 
 class Graph:
@@ -63,17 +63,15 @@ class Graph:
 def radius_graph(pos: torch.Tensor, cutoff: float, box: torch.Tensor | None = None) -> Graph:
     """All pairs i != j of each sample closer than ``cutoff`` (minimum image when ``box`` is set).
 
-    pos [B, N, 3] -> :class:`Graph` over B*N nodes.  The pair list is chosen
-    without gradient; the geometry keeps the gradient with respect to ``pos``.
+    pos [B, N, 3] -> :class:`Graph` over B*N nodes.  The pair list comes from
+    the shared neighbour list (:func:`methods.layers.radius_pairs`: all pairs
+    up to 1024 atoms, vesin cell lists above, so memory and time grow linearly
+    with the atoms of a large box) and is chosen without gradient; the geometry
+    keeps the gradient with respect to ``pos``.
     """
     b, n, _ = pos.shape
-    delta = minimum_image(pos[:, None, :, :] - pos[:, :, None, :], box)  # [B, i, j, 3] = x_j - x_i
-    with torch.no_grad():
-        d2 = (delta.detach() ** 2).sum(-1)
-        eye = torch.eye(n, dtype=torch.bool, device=pos.device)
-        mask = (d2 < cutoff ** 2) & ~eye
-        bi, ii, jj = torch.nonzero(mask, as_tuple=True)
-    vec = delta[bi, ii, jj]
+    bi, ii, jj = radius_pairs(pos.detach(), box, cutoff)
+    vec = minimum_image(pos[bi, jj] - pos[bi, ii], box)  # x_j - x_i
     dist = torch.sqrt((vec ** 2).sum(-1) + 1e-12)
     return Graph(bi * n + jj, bi * n + ii, vec, dist, b * n)
 
