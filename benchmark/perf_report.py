@@ -195,7 +195,9 @@ def scale_worker(suite, variant: str, dataset: str, n_molecules: int) -> dict:
         if hasattr(model, "operator"):  # NDCN: the pairs fill a dense N x N Laplacian, multiplied densely
             r["neighbour_list"] += "; then a dense N x N graph operator"
     else:
-        r["neighbour_list"] = "all pairs (methods.painn.radius_graph)"
+        r["neighbour_list"] = ("dense all pairs (methods.painn.radius_graph -> radius_pairs, <= 1024 atoms)"
+                               if sys_["n_atoms"] <= 1024 else
+                               "methods.painn.radius_graph -> radius_pairs (vesin cell list above 1024 atoms)")
     r["n_molecules"] = n_molecules
     return r
 
