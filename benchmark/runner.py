@@ -20,7 +20,7 @@ from benchmark.config import Cell, Suite
 from benchmark.data.format import open_dataset
 from benchmark.data.registry import make_dataset
 from benchmark.evaluation import evaluate_part
-from benchmark.io import atomic_path, git_sha, hardware_string, read_json, write_json
+from benchmark.io import atomic_path, git_sha, hardware_string, read_json, stable_hash, write_json
 from benchmark.metrics import placeholder_rows
 from benchmark.tasks import SPECS, build_split, load_split, open_parts
 from benchmark.devices import resolve_device
@@ -88,6 +88,13 @@ def reused_model(suite: Suite, cell: Cell) -> Cell | None:
                 seed=cell.seed if seed is None else seed)
 
 
+def run_checkpoint_dir(suite: Suite, cell: Cell, dataset_checksum: str):
+    """Where a cell's resumable checkpoint lives: keyed by its config hash and dataset checksum, so a
+    run never resumes from the epochs of another config or of regenerated data."""
+    return suite.checkpoint_dir(cell) / stable_hash({"config": suite.config_hash(cell),
+                                                     "dataset": dataset_checksum})[:16]
+
+
 def train_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
     """Fit one method for one seed; writes the model file (declared output)."""
     source_cell = reused_model(suite, cell)
@@ -104,7 +111,7 @@ def train_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
     device = resolve_device(device, suite.work_dir / "locks")
     entry = suite.method_entry(cell.variant)
     method = make_method(entry["method"], entry["params"])
-    _, _, sets = _open(suite, cell, ("train", "val"))
+    ds, _, sets = _open(suite, cell, ("train", "val"))
     protocol = suite.tasks[cell.task]["protocol"]
     record = {"cell": cell.__dict__, "method": entry["method"], "status": "ok", "note": "",
               "device": device, "fit_info": {}, "train_seconds": 0.0}
@@ -116,7 +123,7 @@ def train_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
         start = time.perf_counter()
         try:
             record["fit_info"] = method.fit(sets["train"], sets["val"], Budget(**entry["budget"]), cell.seed,
-                                            device, checkpoint_dir=suite.checkpoint_dir(cell))
+                                            device, checkpoint_dir=run_checkpoint_dir(suite, cell, ds.checksum))
         except Diverged as exc:
             record.update(status="diverged", note=str(exc), diverged_epoch=exc.epoch)
         record["train_seconds"] = time.perf_counter() - start

@@ -73,7 +73,10 @@ def test_sigkill_resume_identical_and_divergence_isolated(tmp_path):
     kill_at = random.Random().randint(3, 40)
     proc = subprocess.Popen([sys.executable, "-m", "benchmark.cli", "train", *cell_args, *common, "--threads", "1"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ckpt = suite.checkpoint_dir(cell) / "last.pt"
+    from benchmark.data.format import open_dataset
+    from benchmark.runner import run_checkpoint_dir
+
+    ckpt = run_checkpoint_dir(suite, cell, open_dataset(suite.dataset_dir(cell.dataset)).checksum) / "last.pt"
     killed_epoch = None
     deadline = time.monotonic() + 300
     while proc.poll() is None and time.monotonic() < deadline:
@@ -227,3 +230,15 @@ def test_a_run_from_another_config_is_reported_stale(tmp_path):
     before = suite.config_hash(cell)
     suite.tasks[cell.task]["description"] = "edited"
     assert suite.config_hash(cell) == before
+
+
+def test_checkpoints_are_keyed_by_config_and_data(tmp_path):
+    """A changed method config (or regenerated data) never resumes another config's epochs."""
+    from benchmark.runner import run_checkpoint_dir
+
+    suite = load_suite("smoke", work_dir=str(tmp_path / "w"), results_dir=str(tmp_path / "r"))
+    cell = suite.cells[0]
+    a = run_checkpoint_dir(suite, cell, "data-a")
+    assert a.parent == suite.checkpoint_dir(cell) and a != run_checkpoint_dir(suite, cell, "data-b")
+    suite.raw["methods"][cell.variant] = {"params": {}, "budget": {"epochs": 3}}
+    assert run_checkpoint_dir(suite, cell, "data-a") != a
