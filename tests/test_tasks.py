@@ -84,7 +84,7 @@ def test_context_holds_only_the_past(chain_dataset):
 
 def test_heavy_atoms_only(tmp_path):
     """``atoms: heavy`` keeps Z > 1, renumbers the bonds and the graph, and reads only those atoms."""
-    from tests.conftest import make_chain_dataset
+    from conftest import make_chain_dataset
     from benchmark.evaluation import stored_to_task_atoms
 
     ds = make_chain_dataset(tmp_path / "chain_h", atomic_numbers=(6, 1, 8, 6, 1, 6))
