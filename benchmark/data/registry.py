@@ -50,7 +50,7 @@ KINDS: dict[str, DatasetKind] = {
                     "alanine dipeptide, amber14 + OBC2 implicit solvent, 22 atoms, 300 K, 1 ps/frame (OpenMM)",
                     periodic=False, graph="bonds"),
         DatasetKind("md17_xtb", "benchmark.data.md17_xtb",
-                    "an MD17 molecule (param molecule) from SMILES, GFN2-xTB Langevin MD, 500 K, 0.5 fs/frame (tblite)",
+                    "an MD17 molecule (param molecule) from SMILES, GFN2-xTB MD (Bussi thermostat, no rotation), 500 K, 0.5 fs/frame (tblite)",
                     periodic=False, graph="bonds"),
         DatasetKind("md17", "benchmark.data.md17",
                     "MD17 ab-initio MD, one of 8 molecules, heavy atoms, 0.5 fs/frame (download; EGNO/GF-NODE)",
