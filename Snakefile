@@ -9,6 +9,7 @@
 # The suite YAML is validated against benchmark/schema/suite.schema.json before any job runs.
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from benchmark.config import Cell, check_workflow_config, load_suite
@@ -104,7 +105,7 @@ def reused(kind):
             ref = reused_model(SUITE, cell)
             return [] if ref is None else [SUITE.model_path(ref)]
         seed = reused_seed(SUITE, cell)
-        return [] if seed is None else [SUITE.run_path(Cell(cell.task, cell.dataset, cell.variant, seed))]
+        return [] if seed is None else [SUITE.run_path(replace(cell, seed=seed))]
 
     return inputs
 

@@ -22,10 +22,10 @@ from benchmark.aggregate import read_metrics
 from benchmark.config import Suite
 from benchmark.io import atomic_path, write_text
 from benchmark.metrics import PRIMARY
+from benchmark.tables import STATUS_WORD
 
 PUBLISHED = Path(__file__).resolve().parent / "published.yaml"
 REFERENCE = ("static", "constant_velocity", "damped_velocity")  # trivial baselines: reference rows
-WHY = {"missing": "not yet run", "diverged": "diverged", "not_applicable": "n/a", "failed": "failed", "stale": "stale (config changed)"}
 
 
 def published() -> dict:
@@ -53,7 +53,7 @@ def cell(table: pd.DataFrame, tasks, dataset, variant, metric, convention, facto
            "std": float(values.std(ddof=1)) if len(values) > 1 else np.nan}
     if not len(values):
         statuses = sorted(set(rows["status"])) if len(rows) else []
-        out["why"] = ", ".join(WHY.get(s, s) for s in statuses if s != "ok") or ("not in suite" if not len(rows) else "no value")
+        out["why"] = ", ".join(STATUS_WORD.get(s, s) for s in statuses if s != "ok") or ("not in suite" if not len(rows) else "no value")
     return out
 
 
@@ -464,7 +464,7 @@ def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
     lines = ["# mdhorizon leaderboard", "",
              f"Suite `{suite.name}` ({suite.raw.get('description', '')}); seeds {suite.seeds}.", "",
              f"- runs expected: {len(runs)}; with a number: {len(ok)}"
-             + "".join(f"; {WHY.get(s, s)}: {c}" for s, c in runs["status"].value_counts().sort_index().items() if s != "ok"),
+             + "".join(f"; {STATUS_WORD.get(s, s)}: {c}" for s, c in runs["status"].value_counts().sort_index().items() if s != "ok"),
              f"- hardware: {'; '.join(sorted(set(ok['hardware'].dropna()))) or '–'}",
              f"- git sha: {', '.join(sorted(set(ok['git_sha'].dropna()))) or '–'}",
              f"- total train time: {ok.loc[ok['reused_model_of'].isna(), 'train_seconds'].sum() / 3600:.2f} h "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import platform
 import time
 import traceback
+from dataclasses import replace
 
 import torch
 
@@ -73,10 +74,6 @@ def reused_seed(suite: Suite, cell: Cell) -> int | None:
     return first
 
 
-def _reference_cell(cell: Cell, seed: int) -> Cell:
-    return Cell(task=cell.task, dataset=cell.dataset, variant=cell.variant, seed=seed)
-
-
 def reused_model(suite: Suite, cell: Cell) -> Cell | None:
     """The cell whose trained model this cell copies instead of training: the first seed of a
     seed-independent method, or the entry named by ``shares_training_with`` (same seed)."""
@@ -84,8 +81,7 @@ def reused_model(suite: Suite, cell: Cell) -> Cell | None:
     shared = suite.method_entry(cell.variant).get("shares_training_with")
     if seed is None and shared is None:
         return None
-    return Cell(task=cell.task, dataset=cell.dataset, variant=shared or cell.variant,
-                seed=cell.seed if seed is None else seed)
+    return replace(cell, variant=shared or cell.variant, seed=cell.seed if seed is None else seed)
 
 
 def run_checkpoint_dir(suite: Suite, cell: Cell, dataset_checksum: str):
@@ -201,7 +197,7 @@ def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
 
 def _reuse_run(suite: Suite, cell: Cell, reference: int) -> dict:
     """The run file of a seed-independent method's other seed: seed ``reference``'s numbers."""
-    source = suite.run_path(_reference_cell(cell, reference))
+    source = suite.run_path(replace(cell, seed=reference))
     if not source.exists():
         raise FileNotFoundError(f"{source}: evaluate seed {reference} first ({cell.variant} is seed-independent "
                                 f"and seed {cell.seed} reuses its numbers)")
@@ -209,9 +205,10 @@ def _reuse_run(suite: Suite, cell: Cell, reference: int) -> dict:
     ds = open_dataset(suite.dataset_dir(cell.dataset))
     if run["config_hash"] != suite.config_hash(cell) or run["dataset_sha256"] != ds.checksum:
         raise ValueError(f"{source} was computed with another config or dataset; re-run seed {reference} "
-                         f"({reproduce_command(suite, _reference_cell(cell, reference))})")
+                         f"({reproduce_command(suite, replace(cell, seed=reference))})")
     note = f"seed-independent method: the numbers of seed {reference}, not recomputed"
-    run.update(seed=cell.seed, reused_from_seed=reference, command=reproduce_command(suite, cell),
+    run.update(seed=cell.seed, reused_from_seed=reference, reused_model_of=f"{cell.variant}/seed{reference}",
+               command=reproduce_command(suite, cell),
                note=f"{run['note']}; {note}" if run["note"] else note)
     write_json(suite.run_path(cell), run)
     return run

@@ -62,50 +62,49 @@ def train_model(method, train, val, *, budget, seed: int, device: str, checkpoin
         state = saved["state"]
     resumed_from = state["epoch"]
     deadline = time.monotonic() + budget.time_limit_s if budget.time_limit_s else None
-    bar = tqdm(total=epochs, initial=state["epoch"], desc=desc, unit="epoch", mininterval=2.0,
-               dynamic_ncols=True)
-    for epoch in range(state["epoch"], epochs):
-        start = time.perf_counter()
-        seed_everything(_epoch_seed(seed, epoch))
-        gen = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
-        model.train()
-        total, count = 0.0, 0
-        # the method's hooks (methods.base.TorchMethod) define its training data and loss
-        for batch in method.training_batches(train, p["batch_size"], gen):
-            optimiser.zero_grad(set_to_none=True)
-            loss, n_batch = method.training_loss(batch, device)
-            if not torch.isfinite(loss):
-                raise Diverged(epoch, f"training loss is {loss.item()}")
-            loss.backward()
-            if p["grad_clip"]:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), p["grad_clip"])
-            optimiser.step()
-            method.after_step(model)
-            total += loss.item() * n_batch
-            count += n_batch
-        scheduler.step()
-        record = {"epoch": epoch, "train_loss": total / max(count, 1)}
-        if (epoch + 1) % eval_every == 0 or epoch + 1 == epochs:
-            val_mse = float(method.validation_error(val, device))
-            if not np.isfinite(val_mse):
-                raise Diverged(epoch, "validation error is not finite")
-            record["val_mse"] = val_mse
-            if val_mse < state["best_val"]:
-                state.update(best_val=val_mse, best_epoch=epoch,
-                             best_model=copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()}))
-        state["train_seconds"] += time.perf_counter() - start
-        state["history"].append(record)
-        state["epoch"] = epoch + 1
-        bar.update(1)
-        bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "epoch"}, refresh=False)
-        if ckpt is not None:
-            with atomic_path(ckpt) as tmp:
-                torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                            "scheduler": scheduler.state_dict(), "state": state}, tmp)
-        if deadline is not None and time.monotonic() > deadline:
-            bar.write(f"{desc}: time limit of {budget.time_limit_s:g} s reached after epoch {epoch + 1}")
-            break
-    bar.close()
+    with tqdm(total=epochs, initial=state["epoch"], desc=desc, unit="epoch", mininterval=2.0,
+              dynamic_ncols=True) as bar:  # closed on every exit, Diverged included
+        for epoch in range(state["epoch"], epochs):
+            start = time.perf_counter()
+            seed_everything(_epoch_seed(seed, epoch))
+            gen = torch.Generator().manual_seed(_epoch_seed(seed, epoch))
+            model.train()
+            total, count = 0.0, 0
+            # the method's hooks (methods.base.TorchMethod) define its training data and loss
+            for batch in method.training_batches(train, p["batch_size"], gen):
+                optimiser.zero_grad(set_to_none=True)
+                loss, n_batch = method.training_loss(batch, device)
+                if not torch.isfinite(loss):
+                    raise Diverged(epoch, f"training loss is {loss.item()}")
+                loss.backward()
+                if p["grad_clip"]:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), p["grad_clip"])
+                optimiser.step()
+                method.after_step(model)
+                total += loss.item() * n_batch
+                count += n_batch
+            scheduler.step()
+            record = {"epoch": epoch, "train_loss": total / max(count, 1)}
+            if (epoch + 1) % eval_every == 0 or epoch + 1 == epochs:
+                val_mse = float(method.validation_error(val, device))
+                if not np.isfinite(val_mse):
+                    raise Diverged(epoch, "validation error is not finite")
+                record["val_mse"] = val_mse
+                if val_mse < state["best_val"]:
+                    state.update(best_val=val_mse, best_epoch=epoch,
+                                 best_model=copy.deepcopy({k: v.cpu() for k, v in model.state_dict().items()}))
+            state["train_seconds"] += time.perf_counter() - start
+            state["history"].append(record)
+            state["epoch"] = epoch + 1
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k != "epoch"}, refresh=False)
+            if ckpt is not None:
+                with atomic_path(ckpt) as tmp:
+                    torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                                "scheduler": scheduler.state_dict(), "state": state}, tmp)
+            if deadline is not None and time.monotonic() > deadline:
+                bar.write(f"{desc}: time limit of {budget.time_limit_s:g} s reached after epoch {epoch + 1}")
+                break
     if state["best_model"] is not None:
         model.load_state_dict(state["best_model"])
     return {"epochs_run": state["epoch"], "epochs_planned": epochs, "best_epoch": state["best_epoch"],

@@ -179,6 +179,7 @@ def test_seed_independent_methods_compute_the_first_seed_only(tmp_path):
     run0 = evaluate_cell(suite, first, device="cpu")
     run1 = evaluate_cell(suite, second, device="cpu")
     assert run1["rows"] == run0["rows"] and run1["seed"] == 1 and run1["reused_from_seed"] == 0
+    assert run1["reused_model_of"] == "static/seed0"  # counted once in the leaderboard's train time
     assert "not recomputed" in run1["note"] and "reused_from_seed" not in run0
 
 
