@@ -86,7 +86,12 @@ def stable_hash(obj: Any, length: int = 12) -> str:
 
 
 def git_sha(repo: str | os.PathLike | None = None) -> str:
-    """The current commit (with ``-dirty`` when the tree has changes), or ``unknown``."""
+    """The current commit (with ``-dirty`` when the tree has changes), or ``unknown``.
+
+    ``MDHORIZON_GIT_SHA`` names it for a copy of the tree without its ``.git`` (a cluster's
+    staging folder, a GPU machine sent the working tree only)."""
+    if os.environ.get("MDHORIZON_GIT_SHA"):
+        return os.environ["MDHORIZON_GIT_SHA"]
     repo = Path(repo or Path(__file__).resolve().parent.parent)
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
