@@ -54,6 +54,32 @@ def test_painn_invariance_and_equivariance():
     torch.testing.assert_close(v3.reshape(2, 7, 3, -1), v.reshape(2, 7, 3, -1)[:, perm])
 
 
+def test_painn_norm_bounds_features_of_near_collisions():
+    """Two atoms 0.05 A apart through 5 layers with large weights: plain PaiNN's vector products
+    overflow (what made ITO's diffusion samples non-finite); the pre-normed layers (ITO's
+    ``layer_norm``) stay finite and bounded, and stay equivariant."""
+    torch.manual_seed(0)
+    pos = torch.randn(1, 6, 3, dtype=torch.float64) * 1.5
+    pos[0, 1] = pos[0, 0] + torch.tensor([0.05, 0.0, 0.0], dtype=torch.float64)
+    s, v = torch.randn(6, 16, dtype=torch.float64), torch.randn(6, 3, 16, dtype=torch.float64)
+    out = {}
+    for norm in (False, True):
+        net = PaiNN(16, 5, 4.5, norm=norm).double()
+        with torch.no_grad():
+            for m in net.modules():
+                if isinstance(m, torch.nn.Linear):
+                    m.weight.mul_(3.0)
+        out[norm] = net(s, v, radius_graph(pos, 4.5))
+        if norm:
+            rot = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64))[0]
+            s_r, v_r = net(s, torch.einsum("ij,njf->nif", rot, v), radius_graph(pos @ rot.T, 4.5))
+            assert torch.allclose(s_r, out[True][0], atol=1e-6)
+            assert torch.allclose(v_r, torch.einsum("ij,njf->nif", rot, out[True][1]), atol=1e-6)
+    assert not (out[False][0].abs().max() < 1e6)  # overflowed (inf/nan) or huge
+    assert torch.isfinite(out[True][0]).all() and out[True][0].abs().max() < 1e4
+    assert torch.isfinite(out[True][1]).all() and out[True][1].abs().max() < 1e4
+
+
 def test_painn_periodic_minimum_image():
     """In a cubic box: translations (with wrapping) and 90-degree rotations leave the graph unchanged."""
     torch.manual_seed(1)
