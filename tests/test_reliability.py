@@ -243,3 +243,29 @@ def test_checkpoints_are_keyed_by_config_and_data(tmp_path):
     assert a.parent == suite.checkpoint_dir(cell) and a != run_checkpoint_dir(suite, cell, "data-b")
     suite.raw["methods"][cell.variant] = {"params": {}, "budget": {"epochs": 3}}
     assert run_checkpoint_dir(suite, cell, "data-a") != a
+
+
+def test_git_sha_dirty_for_code_not_for_results(tmp_path, monkeypatch):
+    """Provenance: a run made while generated results differ from HEAD is still the commit's code;
+    a changed code file marks it -dirty; MDHORIZON_GIT_SHA names the commit of a tree without .git."""
+    import subprocess
+
+    from benchmark.io import git_sha
+
+    monkeypatch.delenv("MDHORIZON_GIT_SHA", raising=False)
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "metrics.csv").write_text("a\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    subprocess.run(git + ["init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(git + ["add", "."], cwd=tmp_path, check=True)
+    subprocess.run(git + ["commit", "-qm", "init"], cwd=tmp_path, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    (tmp_path / "results" / "metrics.csv").write_text("b\n")
+    assert git_sha(tmp_path) == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_sha(tmp_path) == head + "-dirty"
+    monkeypatch.setenv("MDHORIZON_GIT_SHA", "abc123")
+    assert git_sha(tmp_path) == "abc123"
+    monkeypatch.delenv("MDHORIZON_GIT_SHA")
+    assert git_sha(tmp_path / "nowhere") == "unknown"
