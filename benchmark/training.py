@@ -9,7 +9,11 @@
   Snakemake outputs, so a failed job does not delete them.
 * Selection on validation only: the model with the lowest validation MSE
   (mean over query offsets, A^2) is kept; test data never enters here.
-* Divergence: a non-finite loss or validation error raises :class:`Diverged`
+* Divergence: a non-finite loss or validation error, or an epoch's mean
+  training loss above ``EXPLODED`` (1e4) times the first epoch's (a positive
+  loss that grew by four orders of magnitude has left the data's scale: GF-NODE
+  at lr 5e-4 on ALA2-sim went from 13 to 5e23 A^2 in five epochs and would
+  otherwise be reported as a finite, "ok" result), raises :class:`Diverged`
   with the epoch, which the runner records as status ``diverged``.
 """
 
@@ -31,6 +35,9 @@ class Diverged(RuntimeError):
     def __init__(self, epoch: int, reason: str):
         super().__init__(f"diverged at epoch {epoch}: {reason}")
         self.epoch, self.reason = epoch, reason
+
+
+EXPLODED = 1e4  # an epoch's mean training loss above this many times the first epoch's: diverged
 
 
 def seed_everything(seed: int) -> None:
@@ -85,6 +92,10 @@ def train_model(method, train, val, *, budget, seed: int, device: str, checkpoin
                 count += n_batch
             scheduler.step()
             record = {"epoch": epoch, "train_loss": total / max(count, 1)}
+            first = state["history"][0]["train_loss"] if state["history"] else record["train_loss"]
+            if first > 0 and record["train_loss"] > EXPLODED * first:
+                raise Diverged(epoch, f"training loss grew from {first:.4g} (first epoch) to "
+                                      f"{record['train_loss']:.4g}, more than {EXPLODED:g} times")
             if (epoch + 1) % eval_every == 0 or epoch + 1 == epochs:
                 val_mse = float(method.validation_error(val, device))
                 if not np.isfinite(val_mse):

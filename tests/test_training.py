@@ -58,3 +58,21 @@ def test_resume_is_bit_identical(tiny_tasks, tmp_path):
 def test_divergence_is_detected(tiny_tasks):
     with pytest.raises(Diverged, match="diverged at epoch"):
         _fit(tiny_tasks, lr=1e30)
+
+
+class Exploding(ToyMethod):
+    """A finite loss that grows geometrically with every step (a run leaving the data's scale)."""
+
+    def training_loss(self, batch, device):
+        loss, n = super().training_loss(batch, device)
+        self.steps = getattr(self, "steps", 0) + 1
+        return (loss + 1.0) * 4.0 ** self.steps, n
+
+
+def test_a_finite_but_exploded_loss_is_divergence(tiny_tasks):
+    train, val, _ = tiny_tasks["chain"]
+    with pytest.raises(Diverged, match="training loss grew from .* more than 10000 times"):
+        Exploding().fit(train, val, Budget(epochs=40), seed=1, device="cpu")
+    # the check is relative to the first epoch: an ordinary run never trips it
+    _, info = _fit(tiny_tasks, epochs=6)
+    assert info["epochs_run"] == 6
