@@ -71,10 +71,17 @@ class Suite:
     def methods(self) -> dict:
         return self.raw["methods"]
 
-    def method_entry(self, variant: str) -> dict:
+    def method_entry(self, variant: str, task: str | None = None) -> dict:
+        """The resolved entry of ``variant``; with ``task``, the task's ``optimiser`` settings
+        override the params of a trained (torch) method."""
+        from methods import REGISTRY, TorchMethod
+
         entry = self.methods[variant] or {}
-        resolved = {"method": entry.get("method", variant), "params": entry.get("params", {}),
-                    "budget": entry.get("budget", {})}
+        params = dict(entry.get("params", {}))
+        method = entry.get("method", variant)
+        if task is not None and issubclass(REGISTRY[method], TorchMethod):
+            params.update(self.tasks[task].get("optimiser", {}))
+        resolved = {"method": method, "params": params, "budget": entry.get("budget", {})}
         if entry.get("shares_training_with"):  # only when set: it must not change other entries' hashes
             resolved["shares_training_with"] = entry["shares_training_with"]
         return resolved
@@ -94,7 +101,7 @@ class Suite:
         description and table tags do not change a cell's numbers, so they are left out)."""
         task = {k: v for k, v in self.tasks[cell.task].items() if k not in ("methods", "description", "tables")}
         return stable_hash({"dataset": self.datasets[cell.dataset], "task": task,
-                            "method": self.method_entry(cell.variant)})
+                            "method": self.method_entry(cell.variant, cell.task)})
 
     # ---- paths --------------------------------------------------------------
     def default_dir(self, key: str) -> str:

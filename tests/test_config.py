@@ -57,3 +57,30 @@ def test_unknown_suite_and_workflow_keys():
 def test_default_results_dirs():
     assert str(load_suite("default").results_dir) == "results"
     assert str(load_suite("smoke").results_dir) == "results/smoke"
+
+
+
+def test_task_optimiser_overrides_trained_methods_only(tmp_path):
+    """A task's ``optimiser`` settings reach the torch methods of that task (and their config
+    hash), not the closed-form baselines, not other tasks; unknown keys name the key."""
+    from benchmark.config import Cell
+
+    suite = load_suite("default")
+    assert suite.tasks["ala2_window"]["optimiser"] == {"grad_clip": 1.0}
+    assert suite.method_entry("egnn", "ala2_window")["params"]["grad_clip"] == 1.0
+    assert suite.method_entry("egnn", "ala2_window")["params"]["lr"] == 5e-4  # the entry's own, kept
+    assert "grad_clip" not in suite.method_entry("egnn", "md17_irregular")["params"]
+    assert "grad_clip" not in suite.method_entry("egnn")["params"]
+    assert "grad_clip" not in suite.method_entry("static", "ala2_window")["params"]
+    raw = yaml.safe_load((SUITES_DIR / "default.yaml").read_text())
+    del raw["tasks"]["ala2_window"]["optimiser"]
+    (tmp_path / "plain.yaml").write_text(yaml.safe_dump(raw))
+    plain = load_suite(str(tmp_path / "plain.yaml"))
+    cell = Cell("ala2_window", "ala2_sim", "egnn", 0)
+    assert suite.config_hash(cell) != plain.config_hash(cell)
+    other = Cell("md17_irregular", "md17xtb_benzene", "egnn", 0)
+    assert suite.config_hash(other) == plain.config_hash(other)
+    raw["tasks"]["ala2_window"]["optimiser"] = {"momentum": 0.9}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="optimiser"):
+        load_suite(str(tmp_path / "bad.yaml"))
