@@ -252,7 +252,8 @@ def write_report(dataset: str | Path | Dataset, out_md: str | Path, name: str | 
     if first.box is not None:
         elements = sorted(set(int(z) for z in first.atomic_numbers))
         element = 8 if 8 in elements else elements[0]
-        r_max = min(0.5 * float(np.min(first.box)) - 1e-6, 12.0)
+        # each trajectory equilibrates its own box (NPT): the smallest one bounds r_max
+        r_max = min(0.5 * min(float(np.min(t.box)) for t in trajs) - 1e-6, 12.0)
         r, g = rdf(trajs, element, r_max, max_frames=max(10, max_frames // 2))
         peak = float(r[np.argmax(g)])
         sym = SYMBOLS.get(element, str(element))
