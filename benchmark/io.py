@@ -98,8 +98,7 @@ def git_sha(repo: str | os.PathLike | None = None) -> str:
                              check=True, timeout=10).stdout.strip()
         # generated results (run files, tables) do not make the code dirty; code and configs do
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
-                               cwd=repo,
-                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+                               cwd=repo, capture_output=True, text=True, check=True, timeout=10).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
