@@ -26,9 +26,14 @@ Split strategies (the split file stores every sample explicitly):
                      all parts - the public code's rule, which LEAKS (train and
                      test windows overlap in time); only for the leakage table.
 
-Velocities given to methods: the stored velocities when the dataset has them,
-else the forward difference ``(x[t+1]-x[t])/dt`` (the published MD17 convention,
-which peeks one frame ahead; see the dataset cards).  Units: A, A/fs, fs.
+Velocities given to methods (task key ``velocities``): ``stored`` (default) -
+the stored velocities when the dataset has them, else the finite difference;
+``difference`` - always the finite difference of stored frames, forward
+``(x[t+1]-x[t])/dt`` in protocol A (the published MD17/ALA2 convention, which
+peeks one frame ahead; see the dataset cards) and backward/central in protocol
+B.  On coarse frames the two differ by far: ALA2-sim's instantaneous velocity
+times its 1 ps frame is a ~7 A ballistic step, its one-frame displacement ~1 A.
+Units: A, A/fs, fs.
 """
 
 from __future__ import annotations
@@ -351,6 +356,9 @@ class Context:
         return replace(self, **{f.name: move(getattr(self, f.name)) for f in fields(self)})
 
 
+VELOCITIES = ("stored", "difference")
+
+
 class SampleSet:
     """The samples of one split part, gathered from memory-mapped trajectories.
 
@@ -359,8 +367,12 @@ class SampleSet:
     tensors for fast batching.
     """
 
-    def __init__(self, dataset: Dataset, part: dict, spec, graph: dict | None = None, atoms: str = "all"):
+    def __init__(self, dataset: Dataset, part: dict, spec, graph: dict | None = None, atoms: str = "all",
+                 velocities: str = "stored"):
+        if velocities not in VELOCITIES:
+            raise TaskError(f"task key 'velocities' must be one of {', '.join(VELOCITIES)}, got {velocities!r}")
         self.dataset, self.spec, self.graph, self.atoms = dataset, spec, graph, atoms
+        self.velocity_source = velocities
         self.traj_idx = np.asarray(part["traj"], dtype=np.int64)
         self.t0 = np.asarray(part["t0"], dtype=np.int64)
         self.offsets = np.asarray(part["offsets"], dtype=np.int64).reshape(len(self.t0), -1)
@@ -383,7 +395,7 @@ class SampleSet:
                 raise TaskError(f"sample {s} (trajectory {traj.name}, t0={t0}) leaves the trajectory "
                                 f"of {traj.n_frames} frames; the split file is stale - rebuild it")
             obs_x[s] = traj.positions[lo:t0 + 1][:, sel]
-            if traj.velocities is not None:
+            if traj.velocities is not None and velocities == "stored":
                 obs_v[s] = traj.velocities[lo:t0 + 1][:, sel]
             elif isinstance(spec, WindowSpec):  # forward difference, the published MD17 convention
                 obs_v[s] = (traj.positions[lo + 1:t0 + 2] - traj.positions[lo:t0 + 1])[:, sel] / traj.dt_fs
@@ -458,7 +470,7 @@ class SampleSet:
         rng = np.random.default_rng(seed)
         traj, t0 = _draw_starts(ranges, n, rng, "windows(n)")
         part = {"traj": traj.tolist(), "t0": t0.tolist(), "offsets": draw_offsets(spec, n, rng).tolist()}
-        return SampleSet(self.dataset, part, spec, self.graph, self.atoms)
+        return SampleSet(self.dataset, part, spec, self.graph, self.atoms, self.velocity_source)
 
     def batches(self, batch_size: int, shuffle: bool = False,
                 generator: torch.Generator | None = None) -> Iterator[tuple[Context, torch.Tensor, torch.Tensor]]:
@@ -498,10 +510,10 @@ def remap_bonds(bonds, atom_index: np.ndarray):
 
 
 def open_parts(dataset: Dataset, split: dict, graph: dict | None = None,
-               parts=PARTS, atoms: str = "all") -> dict[str, SampleSet]:
+               parts=PARTS, atoms: str = "all", velocities: str = "stored") -> dict[str, SampleSet]:
     if split["dataset_checksum"] != dataset.checksum:
         raise DataError(f"split for {dataset.name} was built on dataset checksum "
                         f"{split['dataset_checksum'][:12]}, but {dataset.path} has {dataset.checksum[:12]}; "
                         f"rebuild the split (rerun its rule)")
     spec = SPECS[split["protocol"]](**split["spec"])
-    return {p: SampleSet(dataset, split["parts"][p], spec, graph, atoms) for p in parts}
+    return {p: SampleSet(dataset, split["parts"][p], spec, graph, atoms, velocities) for p in parts}

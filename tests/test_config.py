@@ -80,6 +80,11 @@ def test_task_optimiser_overrides_trained_methods_only(tmp_path):
     assert suite.config_hash(cell) != plain.config_hash(cell)
     other = Cell("md17_irregular", "md17xtb_benzene", "egnn", 0)
     assert suite.config_hash(other) == plain.config_hash(other)
+    raw["tasks"]["ala2_window"]["velocities"] = "instantaneous"
+    (tmp_path / "bad_v.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match="velocities"):
+        load_suite(str(tmp_path / "bad_v.yaml"))
+    raw["tasks"]["ala2_window"]["velocities"] = "difference"
     raw["tasks"]["ala2_window"]["optimiser"] = {"momentum": 0.9}
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match="optimiser"):

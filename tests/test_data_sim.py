@@ -146,6 +146,62 @@ def test_interrupted_generation_resumes(tmp_path, monkeypatch):
     assert ds.checksum == fresh.checksum  # resuming gives the same bytes as one uninterrupted run
 
 
+def test_water_trajectory_resumes_mid_run_bit_identically(tmp_path, monkeypatch):
+    """A water run killed mid-production resumes from its last checkpoint (no re-equilibration):
+    the frames before it are the uninterrupted run's bytes, the next ones agree to float
+    rounding, meta.json names the resume point; a checkpoint of other parameters is ignored."""
+    from benchmark.data import openmm_md, water
+
+    params = dict(CHEAP["tip3p_water"], npt_ps=1.0, n_frames=12, steps_per_frame=5)
+    monkeypatch.setattr(water, "CHECKPOINT_EVERY", 4)
+    fresh = make_dataset(tmp_path / "fresh", "w", "tip3p_water", params, seed=0, progress=False)
+
+    class Kill:  # a progress bar that kills the run after frame 9 (checkpoints after frames 4 and 8)
+        n = 0
+
+        def update(self, k):
+            Kill.n += k
+            if Kill.n == 10:
+                raise KeyboardInterrupt("killed")
+
+    real = water.simulate_trajectory
+    monkeypatch.setattr(water, "simulate_trajectory", lambda p, s, progress, cp: real(p, s, Kill(), cp))
+    with pytest.raises(KeyboardInterrupt):
+        make_dataset(tmp_path / "r", "w", "tip3p_water", params, seed=0, progress=False)
+    saved = openmm_md.FrameCheckpoint(tmp_path / "r" / ".partial_traj_000" / openmm_md.CHECKPOINT_NAME,
+                                      {}, 4)
+    assert saved.path.exists()
+    npt = []
+    monkeypatch.setattr(water, "_equilibrate_npt", lambda *a: npt.append(1))  # must not run again
+    monkeypatch.setattr(water, "simulate_trajectory", real)
+    resumed = make_dataset(tmp_path / "r", "w", "tip3p_water", params, seed=0, progress=False)
+    assert npt == [] and not saved.path.exists()
+    a, b = fresh.trajectory(0), resumed.trajectory(0)
+    np.testing.assert_array_equal(a.positions[:8], b.positions[:8])
+    np.testing.assert_array_equal(a.velocities[:8], b.velocities[:8])
+    np.testing.assert_allclose(a.positions[8:], b.positions[8:], atol=1e-3)
+    assert b.provenance["resumed_at_frames"] == [8] and "resumed_at_frames" not in a.provenance
+    # a checkpoint written under other parameters is not resumed
+    cp = openmm_md.FrameCheckpoint(tmp_path / "x.npz", {"params": params, "seed": 0})
+    other = openmm_md.FrameCheckpoint(tmp_path / "x.npz", {"params": params, "seed": 1})
+    import openmm
+    ctx = openmm.Context(_one_particle_system(), openmm.VerletIntegrator(0.001),
+                         openmm.Platform.getPlatformByName("Reference"))
+    ctx.setPositions([(0, 0, 0)])
+    arr = np.zeros((3, 1, 3), np.float32)
+    cp.save(2, arr, arr, np.zeros((3, 3)), ctx, {"edge_nm": 2.0})
+    assert cp.load()["next_frame"] == 2 and cp.load()["extra"] == {"edge_nm": 2.0}
+    assert other.load() is None
+
+
+def _one_particle_system():
+    import openmm
+
+    system = openmm.System()
+    system.addParticle(1.0)
+    return system
+
+
 def test_report(datasets, tmp_path):
     for kind in ["tip4pew_water", "ala2_sim", "md17_xtb"]:
         out = write_report(datasets[kind], tmp_path / "data" / f"{kind}.md", name=kind, max_frames=20)

@@ -107,6 +107,25 @@ def test_heavy_atoms_only(tmp_path):
         open_parts(ds, split, None, atoms="hydrogens")
 
 
+def test_velocities_difference_replaces_stored_velocities(lj_dataset):
+    """``velocities: difference`` feeds the one-frame forward difference even where velocities are stored."""
+    spec = WindowSpec(delta_frame=10, num_queries=2, observed=1, n_train=4, n_val=2, n_test=2)
+    split = build_window_split(lj_dataset, spec, "by_trajectory", {}, seed=0)
+    stored = open_parts(lj_dataset, split, {"kind": "none"}, ("test",))["test"]
+    diff = open_parts(lj_dataset, split, {"kind": "none"}, ("test",), velocities="difference")["test"]
+    traj, t0 = lj_dataset.trajectory(stored.traj_idx[0]), stored.t0[0]
+    assert traj.velocities is not None
+    np.testing.assert_array_equal(stored.context([0]).velocities[0].numpy(), traj.velocities[t0])
+    v = (traj.positions[t0 + 1] - traj.positions[t0]) / traj.dt_fs
+    np.testing.assert_allclose(diff.context([0]).velocities[0].numpy(), v, rtol=1e-5)
+    assert not np.allclose(v, traj.velocities[t0], rtol=0.05)  # the fixture's frames are not infinitesimal
+    # protocol-A windows drawn for training keep the choice
+    windows = diff.windows(delta_frame=5, num_queries=2, n=2, seed=0)
+    assert windows.velocity_source == "difference"
+    with pytest.raises(TaskError, match="'velocities' must be one of stored, difference"):
+        open_parts(lj_dataset, split, None, ("test",), velocities="instant")
+
+
 # ------------------------------------------------------------ protocol B
 from benchmark.tasks import ExtrapolateSpec, build_split
 

@@ -93,6 +93,8 @@ def make_dataset(out: str | Path, name: str, kind: str, params: dict | None, see
 
     Each trajectory is written to a temporary directory and renamed when
     complete, so an interrupted run resumes at the first missing trajectory.
+    A generator module with ``RESUMABLE = True`` keeps checkpoints inside that
+    directory and continues an interrupted trajectory from its last checkpoint.
     """
     out = Path(out)
     spec = get_kind(kind)
@@ -114,7 +116,8 @@ def make_dataset(out: str | Path, name: str, kind: str, params: dict | None, see
     for i in todo:
         final = out / f"traj_{i:03d}"
         partial = out / f".partial_traj_{i:03d}"
-        shutil.rmtree(partial, ignore_errors=True)
+        if not getattr(generator, "RESUMABLE", False):
+            shutil.rmtree(partial, ignore_errors=True)
         generator.generate_trajectory(partial, params, i, trajectory_seed(seed, i), bar)
         shutil.rmtree(final, ignore_errors=True)
         partial.rename(final)

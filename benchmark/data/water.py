@@ -44,7 +44,7 @@ import itertools
 import numpy as np
 
 from benchmark.data.format import write_trajectory
-from benchmark.data.openmm_md import record_frames
+from benchmark.data.openmm_md import CHECKPOINT_NAME, FrameCheckpoint, record_frames
 from benchmark.io import atomic_path
 
 AVOGADRO = 6.02214076e23
@@ -68,6 +68,8 @@ BASE_DEFAULTS = {
     "init_noise_A": 0.005,
     "threads": 1,
 }
+CHECKPOINT_EVERY = 500  # frames between production checkpoints (~3 min of one CPU thread for 258 waters)
+RESUMABLE = True  # make_dataset keeps the partial directory (and its checkpoint) of an interrupted trajectory
 
 
 def openmm_seed(seed: int, salt: int = 0) -> int:
@@ -142,8 +144,12 @@ def _set_box(context, edge_nm: float) -> None:
                                   openmm.Vec3(0, 0, edge_nm))
 
 
-def simulate_trajectory(params: dict, seed: int, progress=None) -> dict:
-    """Run one trajectory; returns real-atom arrays in A, A/fs, the box and energies."""
+def simulate_trajectory(params: dict, seed: int, progress=None, checkpoint: FrameCheckpoint | None = None) -> dict:
+    """Run one trajectory; returns real-atom arrays in A, A/fs, the box and energies.
+
+    With ``checkpoint`` the production run is saved every ``checkpoint.every`` frames
+    and a matching checkpoint is resumed (equilibration is not repeated).
+    """
     import openmm
     from openmm import unit
 
@@ -158,18 +164,61 @@ def simulate_trajectory(params: dict, seed: int, progress=None) -> dict:
     masses = np.array([system.getParticleMass(i).value_in_unit(unit.dalton)
                        for i in range(system.getNumParticles())])
     real = np.flatnonzero(masses > 0)
-    molecules = [[a.index for a in res.atoms()] for res in topology.residues()]
+    platform = openmm.Platform.getPlatformByName("CPU")
+    # DeterministicForces: fixed-order force sums, so the same seed gives the same bytes.
+    props = {"Threads": str(params["threads"]), "DeterministicForces": "true"}
 
+    resume = checkpoint.load() if checkpoint is not None else None
+    if resume is None:
+        positions, velocities, edge = _equilibrate_npt(params, seed, topology, base, forcefield, masses,
+                                                       real, platform, props)
+    else:
+        edge = resume["extra"]["edge_nm"]
+
+    # NVT (Nose-Hoover chain): equilibration, then production.
+    system.setDefaultPeriodicBoxVectors(openmm.Vec3(edge, 0, 0), openmm.Vec3(0, edge, 0), openmm.Vec3(0, 0, edge))
+    integrator = openmm.NoseHooverIntegrator(temperature, params["collision_frequency_per_ps"] / unit.picosecond, dt)
+    context = openmm.Context(system, integrator, platform, props)
+    if resume is None:
+        _set_box(context, edge)
+        context.setPositions(positions * unit.nanometer)
+        context.setVelocities(velocities * unit.nanometer / unit.picosecond)
+        context.applyConstraints(1e-6)
+        context.applyVelocityConstraints(1e-6)
+        integrator.step(int(round(params["nvt_equilibration_ps"] * 1000 / params["timestep_fs"])))
+    else:
+        context.loadCheckpoint(resume["context"])
+
+    pos_out, vel_out, energies = record_frames(context, integrator, params["n_frames"], params["steps_per_frame"],
+                                               atoms=real, progress=progress, heat_bath=True,
+                                               checkpoint=checkpoint, resume=resume, extra={"edge_nm": edge})
+
+    atomic_numbers = np.array([a.element.atomic_number for a in topology.atoms() if a.element is not None])
+    new_index = {int(old): new for new, old in enumerate(real)}
+    bonds = [(new_index[b[0].index], new_index[b[1].index]) for b in topology.bonds()
+             if b[0].index in new_index and b[1].index in new_index]
+    return {"positions": pos_out, "velocities": vel_out, "energies": energies,
+            "box": [edge * 10.0] * 3, "atomic_numbers": atomic_numbers, "masses": masses[real],
+            "bonds": bonds, "dof": degrees_of_freedom(system), "npt_mean_edge_A": edge * 10.0,
+            "engine": f"OpenMM {openmm.__version__} CPU",
+            "resumed_at_frames": list(checkpoint.resumed_at) if checkpoint is not None else []}
+
+
+def _equilibrate_npt(params, seed, topology, base, forcefield, masses, real, platform, props):
+    """Rotate + perturb the tiled box, minimise, run NPT; positions and velocities (nm, nm/ps)
+    rescaled onto the mean box edge of the run's second half, and that edge (nm)."""
+    import openmm
+    from openmm import unit
+
+    temperature = params["temperature_K"] * unit.kelvin
+    dt = params["timestep_fs"] * unit.femtosecond
+    edge0 = topology.getPeriodicBoxVectors()[0][0].value_in_unit(unit.nanometer)
+    molecules = [[a.index for a in res.atoms()] for res in topology.residues()]
     rng = np.random.default_rng(seed)
     centre = np.full(3, edge0 / 2)
     start = (base - centre) @ cube_rotation(rng).T + centre
     start[real] += rng.normal(0.0, params["init_noise_A"] / 10.0, size=(len(real), 3))
 
-    platform = openmm.Platform.getPlatformByName("CPU")
-    # DeterministicForces: fixed-order force sums, so the same seed gives the same bytes.
-    props = {"Threads": str(params["threads"]), "DeterministicForces": "true"}
-
-    # NPT equilibration to density.
     npt_system = create_system(topology, forcefield, params)
     barostat = openmm.MonteCarloBarostat(params["pressure_bar"] * unit.bar, temperature,
                                          int(params["barostat_interval"]))
@@ -198,30 +247,7 @@ def simulate_trajectory(params: dict, seed: int, progress=None) -> dict:
     for atoms in molecules:  # scale molecular centres of mass onto the mean box
         com = (masses[atoms, None] * positions[atoms]).sum(0) / masses[atoms].sum()
         positions[atoms] += com * (edge / edge_now - 1.0)
-    del context, langevin
-
-    # NVT (Nose-Hoover chain): equilibration, then production.
-    system.setDefaultPeriodicBoxVectors(openmm.Vec3(edge, 0, 0), openmm.Vec3(0, edge, 0), openmm.Vec3(0, 0, edge))
-    integrator = openmm.NoseHooverIntegrator(temperature, params["collision_frequency_per_ps"] / unit.picosecond, dt)
-    context = openmm.Context(system, integrator, platform, props)
-    _set_box(context, edge)
-    context.setPositions(positions * unit.nanometer)
-    context.setVelocities(velocities * unit.nanometer / unit.picosecond)
-    context.applyConstraints(1e-6)
-    context.applyVelocityConstraints(1e-6)
-    integrator.step(int(round(params["nvt_equilibration_ps"] * 1000 / params["timestep_fs"])))
-
-    pos_out, vel_out, energies = record_frames(context, integrator, params["n_frames"], params["steps_per_frame"],
-                                               atoms=real, progress=progress, heat_bath=True)
-
-    atomic_numbers = np.array([a.element.atomic_number for a in topology.atoms() if a.element is not None])
-    new_index = {int(old): new for new, old in enumerate(real)}
-    bonds = [(new_index[b[0].index], new_index[b[1].index]) for b in topology.bonds()
-             if b[0].index in new_index and b[1].index in new_index]
-    return {"positions": pos_out, "velocities": vel_out, "energies": energies,
-            "box": [edge * 10.0] * 3, "atomic_numbers": atomic_numbers, "masses": masses[real],
-            "bonds": bonds, "dof": degrees_of_freedom(system), "npt_mean_edge_A": edge * 10.0,
-            "engine": f"OpenMM {openmm.__version__} CPU"}
+    return positions, velocities, edge
 
 
 def density_g_cm3(masses_dalton, edge_A: float) -> float:
@@ -229,7 +255,13 @@ def density_g_cm3(masses_dalton, edge_A: float) -> float:
 
 
 def generate_trajectory(directory, params: dict, index: int, seed: int, progress=None) -> None:
-    out = simulate_trajectory(params, seed, progress)
+    """Simulate trajectory ``index`` into ``directory``, resuming its checkpoint when one matches."""
+    from pathlib import Path
+
+    checkpoint = FrameCheckpoint(Path(directory) / CHECKPOINT_NAME, {"params": params, "seed": seed},
+                                 every=CHECKPOINT_EVERY)
+    out = simulate_trajectory(params, seed, progress, checkpoint)
+    checkpoint.clear()
     save_energies(directory, out["energies"])
     name = {"tip3p": "TIP3P water", "tip4pew": "TIP4P-Ew water"}[params["model"]]
     write_trajectory(
@@ -240,6 +272,7 @@ def generate_trajectory(directory, params: dict, index: int, seed: int, progress
                     "force_field": MODELS[params["model"]], "integrator": "NoseHooverIntegrator (NVT)",
                     "degrees_of_freedom": out["dof"],
                     "density_g_cm3": density_g_cm3(out["masses"], out["box"][0]),
+                    **({"resumed_at_frames": out["resumed_at_frames"]} if out["resumed_at_frames"] else {}),
                     "energies_file": "energies.npy: [frames, 3] potential, kinetic, conserved (kJ/mol)",
                     "params": params},
     )
