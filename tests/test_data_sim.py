@@ -146,15 +146,29 @@ def test_interrupted_generation_resumes(tmp_path, monkeypatch):
     assert ds.checksum == fresh.checksum  # resuming gives the same bytes as one uninterrupted run
 
 
-def test_water_trajectory_resumes_mid_run_bit_identically(tmp_path, monkeypatch):
-    """A water run killed mid-production resumes from its last checkpoint (no re-equilibration):
-    the frames before it are the uninterrupted run's bytes, the next ones agree to float
-    rounding, meta.json names the resume point; a checkpoint of other parameters is ignored."""
-    from benchmark.data import openmm_md, water
+RESUME_CASES = {  # kind -> (generator module, cheap params): a few frames, checkpoints after frames 4 and 8
+    "tip3p_water": ("water", dict(CHEAP["tip3p_water"], npt_ps=1.0, n_frames=12, steps_per_frame=5)),
+    "ala2_sim": ("ala2_sim", dict(CHEAP["ala2_sim"], n_frames=12, n_trajectories=1)),
+    "lj_argon": ("lj", {"n_particles": 64, "cutoff_sigma": 2.5, "n_frames": 12, "n_trajectories": 1,
+                        "steps_per_frame": 10, "equilibration_steps": 200}),
+}
 
-    params = dict(CHEAP["tip3p_water"], npt_ps=1.0, n_frames=12, steps_per_frame=5)
-    monkeypatch.setattr(water, "CHECKPOINT_EVERY", 4)
-    fresh = make_dataset(tmp_path / "fresh", "w", "tip3p_water", params, seed=0, progress=False)
+
+@pytest.mark.parametrize("kind", list(RESUME_CASES))
+def test_trajectory_resumes_mid_run(tmp_path, monkeypatch, kind):
+    """An OpenMM run killed mid-production resumes from its last checkpoint without re-equilibrating:
+    the frames before it are the uninterrupted run's bytes, the next ones agree to float rounding,
+    meta.json names the resume point; a checkpoint of other parameters is ignored."""
+    import importlib
+
+    import openmm
+
+    from benchmark.data import openmm_md
+
+    module, params = RESUME_CASES[kind]
+    gen = importlib.import_module(f"benchmark.data.{module}")
+    monkeypatch.setattr(openmm_md, "CHECKPOINT_EVERY", 4)
+    fresh = make_dataset(tmp_path / "fresh", "d", kind, params, seed=0, progress=False)
 
     class Kill:  # a progress bar that kills the run after frame 9 (checkpoints after frames 4 and 8)
         n = 0
@@ -164,27 +178,33 @@ def test_water_trajectory_resumes_mid_run_bit_identically(tmp_path, monkeypatch)
             if Kill.n == 10:
                 raise KeyboardInterrupt("killed")
 
-    real = water.simulate_trajectory
-    monkeypatch.setattr(water, "simulate_trajectory", lambda p, s, progress, cp: real(p, s, Kill(), cp))
+    real = gen.simulate_trajectory
+    monkeypatch.setattr(gen, "simulate_trajectory", lambda p, s, progress, cp: real(p, s, Kill(), cp))
     with pytest.raises(KeyboardInterrupt):
-        make_dataset(tmp_path / "r", "w", "tip3p_water", params, seed=0, progress=False)
-    saved = openmm_md.FrameCheckpoint(tmp_path / "r" / ".partial_traj_000" / openmm_md.CHECKPOINT_NAME,
-                                      {}, 4)
-    assert saved.path.exists()
-    npt = []
-    monkeypatch.setattr(water, "_equilibrate_npt", lambda *a: npt.append(1))  # must not run again
-    monkeypatch.setattr(water, "simulate_trajectory", real)
-    resumed = make_dataset(tmp_path / "r", "w", "tip3p_water", params, seed=0, progress=False)
-    assert npt == [] and not saved.path.exists()
+        make_dataset(tmp_path / "r", "d", kind, params, seed=0, progress=False)
+    saved = tmp_path / "r" / ".partial_traj_000" / openmm_md.CHECKPOINT_NAME
+    assert saved.exists()
+    minimised = []
+    minimize = openmm.LocalEnergyMinimizer.minimize
+    monkeypatch.setattr(openmm.LocalEnergyMinimizer, "minimize",
+                        lambda *a, **k: (minimised.append(1), minimize(*a, **k)))
+    monkeypatch.setattr(gen, "simulate_trajectory", real)
+    resumed = make_dataset(tmp_path / "r", "d", kind, params, seed=0, progress=False)
+    assert minimised == [] and not saved.exists()  # no set-up, no equilibration; checkpoint removed
     a, b = fresh.trajectory(0), resumed.trajectory(0)
     np.testing.assert_array_equal(a.positions[:8], b.positions[:8])
     np.testing.assert_array_equal(a.velocities[:8], b.velocities[:8])
     np.testing.assert_allclose(a.positions[8:], b.positions[8:], atol=1e-3)
     assert b.provenance["resumed_at_frames"] == [8] and "resumed_at_frames" not in a.provenance
-    # a checkpoint written under other parameters is not resumed
-    cp = openmm_md.FrameCheckpoint(tmp_path / "x.npz", {"params": params, "seed": 0})
-    other = openmm_md.FrameCheckpoint(tmp_path / "x.npz", {"params": params, "seed": 1})
+
+
+def test_checkpoint_of_other_parameters_is_ignored(tmp_path):
     import openmm
+
+    from benchmark.data import openmm_md
+
+    cp = openmm_md.FrameCheckpoint(tmp_path / "x.npz", {"params": {"n": 1}, "seed": 0})
+    other = openmm_md.FrameCheckpoint(tmp_path / "x.npz", {"params": {"n": 1}, "seed": 1})
     ctx = openmm.Context(_one_particle_system(), openmm.VerletIntegrator(0.001),
                          openmm.Platform.getPlatformByName("Reference"))
     ctx.setPositions([(0, 0, 0)])
@@ -192,6 +212,8 @@ def test_water_trajectory_resumes_mid_run_bit_identically(tmp_path, monkeypatch)
     cp.save(2, arr, arr, np.zeros((3, 3)), ctx, {"edge_nm": 2.0})
     assert cp.load()["next_frame"] == 2 and cp.load()["extra"] == {"edge_nm": 2.0}
     assert other.load() is None
+    (tmp_path / "x.npz").write_bytes(b"truncated")
+    assert cp.load() is None
 
 
 def _one_particle_system():

@@ -41,7 +41,7 @@ import numpy as np
 
 from benchmark.data.format import write_trajectory
 from benchmark.data.lj import random_rotation
-from benchmark.data.openmm_md import record_frames
+from benchmark.data.openmm_md import FrameCheckpoint, record_frames, trajectory_checkpoint
 from benchmark.data.water import degrees_of_freedom, openmm_seed, save_energies
 
 PDB = """\
@@ -84,6 +84,7 @@ DEFAULTS = {
     "init_noise_A": 0.005,
     "threads": 1,
 }
+RESUMABLE = True  # make_dataset keeps an interrupted trajectory's checkpoint (benchmark.data.openmm_md)
 
 
 def build_system():
@@ -98,41 +99,49 @@ def build_system():
     return pdb.topology, positions, system
 
 
-def simulate_trajectory(params: dict, seed: int, progress=None) -> dict:
+def simulate_trajectory(params: dict, seed: int, progress=None, checkpoint: FrameCheckpoint | None = None) -> dict:
+    """Run one trajectory; with ``checkpoint``, save every ``checkpoint.every`` frames and resume a match."""
     import openmm
     from openmm import unit
 
     topology, base, system = build_system()
-    rng = np.random.default_rng(seed)
-    centre = base.mean(0)
-    start = (base - centre) @ random_rotation(rng).T + centre
-    start = start + rng.normal(0.0, params["init_noise_A"], size=start.shape)
-
     temperature = params["temperature_K"] * unit.kelvin
     integrator = openmm.LangevinMiddleIntegrator(temperature, params["friction_per_ps"] / unit.picosecond,
                                                  params["timestep_fs"] * unit.femtosecond)
     integrator.setRandomNumberSeed(openmm_seed(seed, 1))
     context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName("CPU"),
                              {"Threads": str(params["threads"]), "DeterministicForces": "true"})
-    context.setPositions(start / 10.0 * unit.nanometer)
-    context.applyConstraints(1e-6)
-    openmm.LocalEnergyMinimizer.minimize(context, 1.0, 1000)
-    context.setVelocitiesToTemperature(temperature, openmm_seed(seed, 2))
-    integrator.step(int(round(params["equilibration_ps"] * 1000 / params["timestep_fs"])))
+    resume = checkpoint.load() if checkpoint is not None else None
+    if resume is None:
+        rng = np.random.default_rng(seed)
+        centre = base.mean(0)
+        start = (base - centre) @ random_rotation(rng).T + centre
+        start = start + rng.normal(0.0, params["init_noise_A"], size=start.shape)
+        context.setPositions(start / 10.0 * unit.nanometer)
+        context.applyConstraints(1e-6)
+        openmm.LocalEnergyMinimizer.minimize(context, 1.0, 1000)
+        context.setVelocitiesToTemperature(temperature, openmm_seed(seed, 2))
+        integrator.step(int(round(params["equilibration_ps"] * 1000 / params["timestep_fs"])))
+    else:
+        context.loadCheckpoint(resume["context"])
 
     n = system.getNumParticles()
     positions, velocities, energies = record_frames(context, integrator, params["n_frames"], params["steps_per_frame"],
-                                                    progress=progress)
+                                                    progress=progress, checkpoint=checkpoint, resume=resume)
     atoms = list(topology.atoms())
     return {"positions": positions, "velocities": velocities, "energies": energies,
             "atomic_numbers": [a.element.atomic_number for a in atoms],
             "masses": [system.getParticleMass(i).value_in_unit(unit.dalton) for i in range(n)],
             "bonds": [(b[0].index, b[1].index) for b in topology.bonds()],
-            "dof": degrees_of_freedom(system), "engine": f"OpenMM {openmm.__version__} CPU"}
+            "dof": degrees_of_freedom(system), "engine": f"OpenMM {openmm.__version__} CPU",
+            "resumed_at_frames": list(checkpoint.resumed_at) if checkpoint is not None else []}
 
 
 def generate_trajectory(directory, params: dict, index: int, seed: int, progress=None) -> None:
-    out = simulate_trajectory(params, seed, progress)
+    """Simulate trajectory ``index`` into ``directory``, resuming its checkpoint when one matches."""
+    checkpoint = trajectory_checkpoint(directory, params, seed)
+    out = simulate_trajectory(params, seed, progress, checkpoint)
+    checkpoint.clear()
     save_energies(directory, out["energies"])
     write_trajectory(
         directory, out["positions"], velocities=out["velocities"],
@@ -143,5 +152,6 @@ def generate_trajectory(directory, params: dict, index: int, seed: int, progress
                     "trajectory_index": index, "integrator": "LangevinMiddleIntegrator",
                     "degrees_of_freedom": out["dof"], "phi_atoms": list(PHI), "psi_atoms": list(PSI),
                     "energies_file": "energies.npy: [frames, 3] potential, kinetic, NaN (kJ/mol)",
+                    **({"resumed_at_frames": out["resumed_at_frames"]} if out["resumed_at_frames"] else {}),
                     "params": params},
     )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmark.data.format import write_trajectory
-from benchmark.data.openmm_md import record_frames
+from benchmark.data.openmm_md import FrameCheckpoint, record_frames, trajectory_checkpoint
 
 ARGON = {"mass": 39.9, "sigma_A": 3.4, "epsilon_kcal": 0.238, "atomic_number": 18}
 
@@ -38,6 +38,7 @@ DEFAULTS = {
     "equilibration_steps": 5000,  # 10 ps at 2 fs: reach 100 K before the first recorded frame
     "threads": 1,
 }
+RESUMABLE = True  # make_dataset keeps an interrupted trajectory's checkpoint (benchmark.data.openmm_md)
 
 
 def box_edge_A(n_particles: int, reduced_density: float) -> float:
@@ -90,45 +91,57 @@ def build_system(params: dict):
     return system, edge_nm
 
 
-def simulate_trajectory(params: dict, seed: int, progress=None) -> dict:
-    """Run one trajectory; returns positions/velocities in A and A/fs (float32)."""
+def simulate_trajectory(params: dict, seed: int, progress=None, checkpoint: FrameCheckpoint | None = None) -> dict:
+    """Run one trajectory; returns positions/velocities in A and A/fs (float32).
+
+    With ``checkpoint``, save every ``checkpoint.every`` frames and resume a matching one.
+    """
     import openmm
     from openmm import unit
 
     n = params["n_particles"]
     system, edge_nm = build_system(params)
-    # The initial structure is shared by all trajectories of a dataset (seeded by the
-    # dataset seed); each trajectory rotates it and adds noise with its own seed.
-    base = initial_structure(n, edge_nm * 10, np.random.default_rng(params["structure_seed"]))
-    rng = np.random.default_rng(seed)
-    centre = np.full(3, edge_nm * 5)
-    start = (base - centre) @ random_rotation(rng).T + centre
-    start = start + rng.normal(0.0, params["init_noise_A"], size=start.shape)
     integrator = openmm.NoseHooverIntegrator(params["temperature_K"] * unit.kelvin,
                                              params["collision_frequency_per_ps"] / unit.picosecond,
                                              params["timestep_fs"] * unit.femtosecond)
     platform = openmm.Platform.getPlatformByName("CPU")
     context = openmm.Context(system, integrator, platform,
                              {"Threads": str(params["threads"]), "DeterministicForces": "true"})
-    context.setPositions(start / 10.0 * unit.nanometer)
-    openmm.LocalEnergyMinimizer.minimize(context, 1.0, 1000)
-    context.setVelocitiesToTemperature(params["temperature_K"] * unit.kelvin, int(seed % 2**31))
-    # Minimisation leaves the potential energy at its minimum, so velocities at T alone give
-    # ~T/2 after equipartition: equilibrate with the thermostat before recording.
-    integrator.step(params["equilibration_steps"])
+    resume = checkpoint.load() if checkpoint is not None else None
+    if resume is None:
+        # The initial structure is shared by all trajectories of a dataset (seeded by the
+        # dataset seed); each trajectory rotates it and adds noise with its own seed.
+        base = initial_structure(n, edge_nm * 10, np.random.default_rng(params["structure_seed"]))
+        rng = np.random.default_rng(seed)
+        centre = np.full(3, edge_nm * 5)
+        start = (base - centre) @ random_rotation(rng).T + centre
+        start = start + rng.normal(0.0, params["init_noise_A"], size=start.shape)
+        context.setPositions(start / 10.0 * unit.nanometer)
+        openmm.LocalEnergyMinimizer.minimize(context, 1.0, 1000)
+        context.setVelocitiesToTemperature(params["temperature_K"] * unit.kelvin, int(seed % 2**31))
+        # Minimisation leaves the potential energy at its minimum, so velocities at T alone give
+        # ~T/2 after equipartition: equilibrate with the thermostat before recording.
+        integrator.step(params["equilibration_steps"])
+    else:
+        context.loadCheckpoint(resume["context"])
     positions, velocities, _ = record_frames(context, integrator, params["n_frames"], params["steps_per_frame"],
-                                             progress=progress)
+                                             progress=progress, checkpoint=checkpoint, resume=resume)
     return {"positions": positions, "velocities": velocities, "box": [edge_nm * 10] * 3,
-            "engine": f"OpenMM {openmm.__version__} CPU"}
+            "engine": f"OpenMM {openmm.__version__} CPU",
+            "resumed_at_frames": list(checkpoint.resumed_at) if checkpoint is not None else []}
 
 
 def generate_trajectory(directory, params: dict, index: int, seed: int, progress=None) -> None:
-    out = simulate_trajectory(params, seed, progress)
+    """Simulate trajectory ``index`` into ``directory``, resuming its checkpoint when one matches."""
+    checkpoint = trajectory_checkpoint(directory, params, seed)
+    out = simulate_trajectory(params, seed, progress, checkpoint)
+    checkpoint.clear()
     n = params["n_particles"]
     write_trajectory(
         directory, out["positions"], velocities=out["velocities"],
         dt_fs=params["timestep_fs"] * params["steps_per_frame"],
         atomic_numbers=[ARGON["atomic_number"]] * n, masses=[ARGON["mass"]] * n, box=out["box"],
         provenance={"engine": out["engine"], "system": "Lennard-Jones argon", "seed": seed,
-                    "trajectory_index": index, "params": params},
+                    "trajectory_index": index, "params": params,
+                    **({"resumed_at_frames": out["resumed_at_frames"]} if out["resumed_at_frames"] else {})},
     )

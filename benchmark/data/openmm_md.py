@@ -30,6 +30,7 @@ from benchmark.io import atomic_path, stable_hash
 
 NM_PER_PS_TO_A_PER_FS = 0.01
 CHECKPOINT_NAME = "production_checkpoint.npz"  # inside the trajectory's partial directory
+CHECKPOINT_EVERY = 500  # production frames between checkpoints (minutes of one CPU thread)
 
 
 class FrameCheckpoint:
@@ -73,6 +74,11 @@ class FrameCheckpoint:
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def trajectory_checkpoint(directory, params: dict, seed: int) -> FrameCheckpoint:
+    """The checkpoint of one generator run: in its (partial) trajectory directory, keyed by params and seed."""
+    return FrameCheckpoint(Path(directory) / CHECKPOINT_NAME, {"params": params, "seed": seed}, CHECKPOINT_EVERY)
 
 
 def record_frames(context, integrator, n_frames: int, steps_per_frame: int, atoms=None, progress=None,

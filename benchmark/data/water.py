@@ -44,7 +44,7 @@ import itertools
 import numpy as np
 
 from benchmark.data.format import write_trajectory
-from benchmark.data.openmm_md import CHECKPOINT_NAME, FrameCheckpoint, record_frames
+from benchmark.data.openmm_md import FrameCheckpoint, record_frames, trajectory_checkpoint
 from benchmark.io import atomic_path
 
 AVOGADRO = 6.02214076e23
@@ -68,8 +68,7 @@ BASE_DEFAULTS = {
     "init_noise_A": 0.005,
     "threads": 1,
 }
-CHECKPOINT_EVERY = 500  # frames between production checkpoints (~3 min of one CPU thread for 258 waters)
-RESUMABLE = True  # make_dataset keeps the partial directory (and its checkpoint) of an interrupted trajectory
+RESUMABLE = True  # make_dataset keeps an interrupted trajectory's checkpoint (benchmark.data.openmm_md)
 
 
 def openmm_seed(seed: int, salt: int = 0) -> int:
@@ -256,10 +255,7 @@ def density_g_cm3(masses_dalton, edge_A: float) -> float:
 
 def generate_trajectory(directory, params: dict, index: int, seed: int, progress=None) -> None:
     """Simulate trajectory ``index`` into ``directory``, resuming its checkpoint when one matches."""
-    from pathlib import Path
-
-    checkpoint = FrameCheckpoint(Path(directory) / CHECKPOINT_NAME, {"params": params, "seed": seed},
-                                 every=CHECKPOINT_EVERY)
+    checkpoint = trajectory_checkpoint(directory, params, seed)
     out = simulate_trajectory(params, seed, progress, checkpoint)
     checkpoint.clear()
     save_energies(directory, out["energies"])
