@@ -124,7 +124,9 @@ def train_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
                                             device, checkpoint_dir=run_checkpoint_dir(suite, cell, ds.checksum))
         except Diverged as exc:
             record.update(status="diverged", note=str(exc), diverged_epoch=exc.epoch)
-        record["train_seconds"] = time.perf_counter() - start
+        # wall time of this process plus the epochs an interrupted earlier process already trained
+        record["train_seconds"] = (time.perf_counter() - start
+                                   + record["fit_info"].get("train_seconds_before_resume", 0.0))
         if record["status"] == "ok":
             record["state"] = method.state_dict()
             record["n_params"] = method.n_params()

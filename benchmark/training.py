@@ -67,7 +67,7 @@ def train_model(method, train, val, *, budget, seed: int, device: str, checkpoin
         optimiser.load_state_dict(saved["optimiser"])
         scheduler.load_state_dict(saved["scheduler"])
         state = saved["state"]
-    resumed_from = state["epoch"]
+    resumed_from, seconds_before = state["epoch"], state["train_seconds"]
     deadline = time.monotonic() + budget.time_limit_s if budget.time_limit_s else None
     with tqdm(total=epochs, initial=state["epoch"], desc=desc, unit="epoch", mininterval=2.0,
               dynamic_ncols=True) as bar:  # closed on every exit, Diverged included
@@ -120,4 +120,5 @@ def train_model(method, train, val, *, budget, seed: int, device: str, checkpoin
         model.load_state_dict(state["best_model"])
     return {"epochs_run": state["epoch"], "epochs_planned": epochs, "best_epoch": state["best_epoch"],
             "best_val_mse": state["best_val"], "resumed_from_epoch": resumed_from,
-            "train_seconds": state["train_seconds"], "history": state["history"]}
+            "train_seconds": state["train_seconds"], "train_seconds_before_resume": seconds_before,
+            "history": state["history"]}

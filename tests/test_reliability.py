@@ -99,6 +99,7 @@ def test_sigkill_resume_identical_and_divergence_isolated(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     resumed = read_json(suite.run_path(cell))
     assert resumed["fit_info"]["resumed_from_epoch"] >= killed_epoch
+    assert resumed["train_seconds"] >= resumed["fit_info"]["train_seconds_before_resume"] > 0
     assert resumed["rows"] == reference["rows"]  # bit-identical metrics
     assert resumed["fit_info"]["best_epoch"] == reference["fit_info"]["best_epoch"]
 

@@ -51,6 +51,8 @@ def test_resume_is_bit_identical(tiny_tasks, tmp_path):
     _fit(tiny_tasks, tmp_path / "b", epochs=2)  # "crash" after 2 epochs
     resumed, info = _fit(tiny_tasks, tmp_path / "b", epochs=4)
     assert info["resumed_from_epoch"] == 2
+    # the epochs of the interrupted process count in the train time
+    assert 0 < info["train_seconds_before_resume"] < info["train_seconds"]
     for (k, v), (_, w) in zip(full.model.state_dict().items(), resumed.model.state_dict().items()):
         assert torch.equal(v, w), k
 
