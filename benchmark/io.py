@@ -96,8 +96,10 @@ def git_sha(repo: str | os.PathLike | None = None) -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
                              check=True, timeout=10).stdout.strip()
-        # generated results (run files, tables) do not make the code dirty; code and configs do
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results"],
+        # generated results (run files, tables) and Markdown (docs; the README's generated headline)
+        # do not make the code dirty; code and configs do
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results",
+                                ":!*.md"],
                                cwd=repo, capture_output=True, text=True, check=True, timeout=10).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

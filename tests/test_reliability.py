@@ -247,7 +247,7 @@ def test_checkpoints_are_keyed_by_config_and_data(tmp_path):
 
 
 def test_git_sha_dirty_for_code_not_for_results(tmp_path, monkeypatch):
-    """Provenance: a run made while generated results differ from HEAD is still the commit's code;
+    """Provenance: a run made while generated results (or Markdown) differ from HEAD is still the commit's code;
     a changed code file marks it -dirty; MDHORIZON_GIT_SHA names the commit of a tree without .git."""
     import subprocess
 
@@ -258,11 +258,13 @@ def test_git_sha_dirty_for_code_not_for_results(tmp_path, monkeypatch):
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "metrics.csv").write_text("a\n")
     (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "README.md").write_text("# headline\n")
     subprocess.run(git + ["init", "-q"], cwd=tmp_path, check=True)
     subprocess.run(git + ["add", "."], cwd=tmp_path, check=True)
     subprocess.run(git + ["commit", "-qm", "init"], cwd=tmp_path, check=True)
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
     (tmp_path / "results" / "metrics.csv").write_text("b\n")
+    (tmp_path / "README.md").write_text("# regenerated headline\n")
     assert git_sha(tmp_path) == head
     (tmp_path / "code.py").write_text("x = 2\n")
     assert git_sha(tmp_path) == head + "-dirty"
