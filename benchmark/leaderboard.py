@@ -22,7 +22,7 @@ from benchmark.aggregate import read_metrics
 from benchmark.config import Suite
 from benchmark.io import atomic_path, write_text
 from benchmark.metrics import PRIMARY
-from benchmark.tables import STATUS_WORD
+from benchmark.tables import STATUS_WORD, sample_std
 
 PUBLISHED = Path(__file__).resolve().parent / "published.yaml"
 REFERENCE = ("static", "constant_velocity", "damped_velocity")  # trivial baselines: reference rows
@@ -50,7 +50,7 @@ def cell(table: pd.DataFrame, tasks, dataset, variant, metric, convention, facto
     ok = hits[(hits["status"] == "ok") & hits["value"].notna()]
     values = ok.drop_duplicates("seed")["value"].to_numpy(dtype=float) * factor
     out = {"n": len(values), "mean": float(values.mean()) if len(values) else np.nan,
-           "std": float(values.std(ddof=1)) if len(values) > 1 else np.nan}
+           "std": sample_std(values) if len(values) > 1 else np.nan}
     if not len(values):
         statuses = sorted(set(rows["status"])) if len(rows) else []
         out["why"] = ", ".join(STATUS_WORD.get(s, s) for s in statuses if s != "ok") or ("not in suite" if not len(rows) else "no value")

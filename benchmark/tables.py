@@ -28,10 +28,17 @@ SECTIONS = {
 STATUS_WORD = {"diverged": "diverged", "not_applicable": "n/a", "missing": "not yet run", "failed": "failed", "stale": "stale (config changed)"}
 
 
+def sample_std(values: np.ndarray) -> float:
+    """Sample std (ddof 1), exactly 0 for identical values: a seed-independent method's copies
+    must read ± 0 as in the papers, not ± 1e-17 from the rounding of the mean."""
+    values = np.asarray(values, dtype=float)
+    return float((values - values[0]).std(ddof=1))
+
+
 def fmt_mean_std(values: np.ndarray) -> str:
     if len(values) == 1:
         return f"{values[0]:#.4g}"
-    return f"{values.mean():#.4g} ± {values.std(ddof=1):.2g}"
+    return f"{values.mean():#.4g} ± {sample_std(values):.2g}"
 
 
 def summarise(runs: pd.DataFrame) -> dict:

@@ -63,3 +63,15 @@ def test_headline_block_from_metrics(smoke_run, tmp_path):
     readme.write_text("no markers\n")
     with pytest.raises(ValueError, match="no headline block"):
         write_headline(suite, table, readme)
+
+
+def test_std_of_identical_seeds_is_exactly_zero():
+    """A seed-independent method's copies read ± 0 (plain np.std gives 1.7e-17 for [0.1] * 3)."""
+    import numpy as np
+
+    from benchmark.tables import fmt_mean_std, sample_std
+
+    values = np.array([0.1] * 3)
+    assert values.std(ddof=1) != 0.0  # the rounding this guards against
+    assert sample_std(values) == 0.0 and fmt_mean_std(values) == "0.1000 ± 0"
+    assert sample_std(np.array([1.0, 2.0, 3.0])) == 1.0
