@@ -316,7 +316,7 @@ def curve_series(suite: Suite, table: pd.DataFrame) -> dict:
 def level_series(suite: Suite, table: pd.DataFrame) -> dict:
     """DoMiNO Fig. 3: full-domain MSE of the level ablation (entries named domino_l*)."""
     tasks = tasks_for(suite, "domino_table1")
-    variants = [v for v in suite.methods if v.startswith("domino")]
+    variants = [v for v in suite.methods if v.startswith("domino")] + ["static"]  # static: reference line
     out = {}
     for t in tasks:
         for d in suite.task_datasets(t):
@@ -324,7 +324,7 @@ def level_series(suite: Suite, table: pd.DataFrame) -> dict:
                 c = cell(table, [t], d, v, "mse", "full_domain")
                 if c["n"]:
                     out.setdefault(d, {})[v] = [c["mean"], c["std"] if c["n"] > 1 else 0.0]
-    return out
+    return {d: vs for d, vs in out.items() if set(vs) - {"static"}}  # datasets with a DoMiNO number
 
 
 def ramachandran_series(suite: Suite, table: pd.DataFrame) -> dict:
@@ -381,7 +381,17 @@ def _save_figure(fig, path: Path, data: dict) -> None:
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
-def plot_lines(data: dict, path: Path, title: str, xlabel: str, ylabel: str, logy: bool = True) -> None:
+OFF_SCALE = 100.0  # a reference baseline this many times above every other curve is left off the axes
+
+
+def plot_lines(data: dict, path: Path, title: str, xlabel: str, ylabel: str, logy: bool = True,
+               logx: bool = False) -> None:
+    """One panel per dataset, one line per method (mean, band: ± std over seeds, clipped by the axes).
+
+    On log axes, reference baselines (constant/damped velocity) far above every other method
+    (> ``OFF_SCALE`` x) would squash the rest into one line: they are left off the axes and named
+    in the panel title instead.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -390,13 +400,26 @@ def plot_lines(data: dict, path: Path, title: str, xlabel: str, ylabel: str, log
     panels = sorted(data)
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 4), squeeze=False)
     for ax, d in zip(axes[0], panels):
-        for v, pts in sorted(data[d].items()):
-            x, y, s = (np.array(c) for c in zip(*pts))
-            ax.plot(x, y, marker="o", ms=3, label=v)
-            ax.fill_between(x, np.maximum(y - s, 1e-12), y + s, alpha=0.2)
-        ax.set(title=d, xlabel=xlabel, ylabel=ylabel)
+        ax.set_prop_cycle(color=plt.cm.tab20.colors)
+        series = {v: [np.array(c, dtype=float) for c in zip(*pts)] for v, pts in sorted(data[d].items())}
+        others = [y for v, (_, y, _) in series.items() if v not in REFERENCE]
+        top = max((float(np.nanmax(y)) for y in others), default=np.inf)
+        off = [v for v, (_, y, _) in series.items()
+               if logy and v in REFERENCE and others and float(np.nanmin(y)) > OFF_SCALE * top]
+        shown = {v: xys for v, xys in series.items() if v not in off}
+        for v, (x, y, sd) in shown.items():
+            line, = ax.plot(x, y, marker="o", ms=3, label=v)
+            ax.fill_between(x, y - sd, y + sd, alpha=0.15, color=line.get_color(), linewidth=0)
+        if logy and shown:
+            ys = np.concatenate([y for _, y, _ in shown.values()])
+            ys = ys[np.isfinite(ys) & (ys > 0)]
+            if len(ys):
+                ax.set_ylim(ys.min() / 1.5, ys.max() * 1.5)
+        ax.set(title=d + (f"\n(off scale: {', '.join(off)})" if off else ""), xlabel=xlabel, ylabel=ylabel)
         if logy:
             ax.set_yscale("log")
+        if logx:
+            ax.set_xscale("log")
         ax.legend(fontsize=7)
     if not panels:
         axes[0][0].text(0.5, 0.5, "no results yet", ha="center", va="center")
@@ -407,25 +430,31 @@ def plot_lines(data: dict, path: Path, title: str, xlabel: str, ylabel: str, log
 
 
 def plot_levels(data: dict, path: Path) -> None:
+    """DoMiNO Fig. 3: one panel per dataset (its own MSE range), a point with ± std per level
+    variant, the static baseline as a dashed line when it is in the data."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4))
     datasets = sorted(data)
-    variants = sorted({v for d in datasets for v in data[d]})
-    width = 0.8 / max(1, len(variants))
-    for i, v in enumerate(variants):
-        vals = [data[d].get(v, [np.nan, 0])[0] for d in datasets]
-        errs = [data[d].get(v, [np.nan, 0])[1] for d in datasets]
-        ax.bar(np.arange(len(datasets)) + i * width, vals, width, yerr=errs, label=v)
-    ax.set_xticks(np.arange(len(datasets)) + 0.4 - width / 2, datasets)
-    ax.set(ylabel="full-domain MSE (Å²)", title="DoMiNO level ablation (Fig. 3)")
+    fig, axes = plt.subplots(1, max(1, len(datasets)), figsize=(3.6 * max(1, len(datasets)), 3.6), squeeze=False)
+    for ax, d in zip(axes[0], datasets):
+        variants = sorted(v for v in data[d] if v != "static")
+        vals = [data[d][v][0] for v in variants]
+        errs = [data[d][v][1] for v in variants]
+        ax.errorbar(np.arange(len(variants)), vals, yerr=errs, fmt="o", capsize=4)
+        for i, val in enumerate(vals):
+            ax.annotate(f"{val:.4g}", (i, val), textcoords="offset points", xytext=(6, 0), fontsize=7, va="center")
+        if "static" in data[d]:
+            ax.axhline(data[d]["static"][0], ls="--", color="grey", lw=1, label="static")
+            ax.legend(fontsize=7)
+        ax.set_xticks(np.arange(len(variants)), variants, rotation=20)
+        ax.set_xlim(-0.5, len(variants) - 0.5)
+        ax.set(title=d, ylabel="full-domain MSE (Å²)")
     if not datasets:
-        ax.text(0.5, 0.5, "no results yet", ha="center", va="center", transform=ax.transAxes)
-    else:
-        ax.legend(fontsize=8)
+        axes[0][0].text(0.5, 0.5, "no results yet", ha="center", va="center", transform=axes[0][0].transAxes)
+    fig.suptitle("DoMiNO level ablation (Fig. 3): test MSE, mean ± std over seeds")
     fig.tight_layout()
     _save_figure(fig, path, data)
     plt.close(fig)
@@ -435,7 +464,8 @@ FIGURES = {
     "gfnode_fig3_horizon": (horizon_series, lambda d, p: plot_lines(
         d, p, "GF-NODE Fig. 3: MSE vs horizon (mean ± std over seeds)", "horizon (frames)", "test MSE (Å²)")),
     "domino_table3_curve": (curve_series, lambda d, p: plot_lines(
-        d, p, "DoMiNO Table 3 as a curve: MSE over the horizon", "frames after the last observed", "test MSE (Å²)")),
+        d, p, "DoMiNO Table 3 as a curve: MSE over the horizon (mean ± std over seeds)",
+        "frames after the last observed (log)", "test MSE (Å²)", logx=True)),
     "domino_fig3_levels": (level_series, plot_levels),
     "gfnode_fig2_ramachandran": (ramachandran_series, plot_ramachandran),
 }
