@@ -405,7 +405,7 @@ def plot_lines(data: dict, path: Path, title: str, xlabel: str, ylabel: str, log
         others = [y for v, (_, y, _) in series.items() if v not in REFERENCE]
         top = max((float(np.nanmax(y)) for y in others), default=np.inf)
         off = [v for v, (_, y, _) in series.items()
-               if logy and v in REFERENCE and others and float(np.nanmin(y)) > OFF_SCALE * top]
+               if logy and v in REFERENCE and float(np.nanmin(y)) > OFF_SCALE * top]
         shown = {v: xys for v, xys in series.items() if v not in off}
         for v, (x, y, sd) in shown.items():
             line, = ax.plot(x, y, marker="o", ms=3, label=v)

@@ -47,10 +47,9 @@ def make_split(suite: Suite, task: str, dataset: str) -> None:
 def _open(suite: Suite, cell: Cell, parts):
     ds = open_dataset(suite.dataset_dir(cell.dataset))
     split = load_split(suite.split_path(cell.task, cell.dataset))
-    graph = suite.tasks[cell.task].get("graph", {"kind": "none"})
     task = suite.tasks[cell.task]
-    return ds, split, open_parts(ds, split, graph, parts, atoms=task.get("atoms", "all"),
-                                 velocities=task.get("velocities", "stored"))
+    return ds, split, open_parts(ds, split, task.get("graph", {"kind": "none"}), parts,
+                                 atoms=task.get("atoms", "all"), velocities=task.get("velocities", "stored"))
 
 
 def reproduce_command(suite: Suite, cell: Cell) -> str:

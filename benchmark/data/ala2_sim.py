@@ -133,8 +133,7 @@ def simulate_trajectory(params: dict, seed: int, progress=None, checkpoint: Fram
             "atomic_numbers": [a.element.atomic_number for a in atoms],
             "masses": [system.getParticleMass(i).value_in_unit(unit.dalton) for i in range(n)],
             "bonds": [(b[0].index, b[1].index) for b in topology.bonds()],
-            "dof": degrees_of_freedom(system), "engine": f"OpenMM {openmm.__version__} CPU",
-            "resumed_at_frames": list(checkpoint.resumed_at) if checkpoint is not None else []}
+            "dof": degrees_of_freedom(system), "engine": f"OpenMM {openmm.__version__} CPU"}
 
 
 def generate_trajectory(directory, params: dict, index: int, seed: int, progress=None) -> None:
@@ -152,6 +151,6 @@ def generate_trajectory(directory, params: dict, index: int, seed: int, progress
                     "trajectory_index": index, "integrator": "LangevinMiddleIntegrator",
                     "degrees_of_freedom": out["dof"], "phi_atoms": list(PHI), "psi_atoms": list(PSI),
                     "energies_file": "energies.npy: [frames, 3] potential, kinetic, NaN (kJ/mol)",
-                    **({"resumed_at_frames": out["resumed_at_frames"]} if out["resumed_at_frames"] else {}),
+                    **checkpoint.provenance(),
                     "params": params},
     )

@@ -127,8 +127,7 @@ def simulate_trajectory(params: dict, seed: int, progress=None, checkpoint: Fram
     positions, velocities, _ = record_frames(context, integrator, params["n_frames"], params["steps_per_frame"],
                                              progress=progress, checkpoint=checkpoint, resume=resume)
     return {"positions": positions, "velocities": velocities, "box": [edge_nm * 10] * 3,
-            "engine": f"OpenMM {openmm.__version__} CPU",
-            "resumed_at_frames": list(checkpoint.resumed_at) if checkpoint is not None else []}
+            "engine": f"OpenMM {openmm.__version__} CPU"}
 
 
 def generate_trajectory(directory, params: dict, index: int, seed: int, progress=None) -> None:
@@ -143,5 +142,5 @@ def generate_trajectory(directory, params: dict, index: int, seed: int, progress
         atomic_numbers=[ARGON["atomic_number"]] * n, masses=[ARGON["mass"]] * n, box=out["box"],
         provenance={"engine": out["engine"], "system": "Lennard-Jones argon", "seed": seed,
                     "trajectory_index": index, "params": params,
-                    **({"resumed_at_frames": out["resumed_at_frames"]} if out["resumed_at_frames"] else {})},
+                    **checkpoint.provenance()},
     )

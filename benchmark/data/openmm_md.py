@@ -41,7 +41,7 @@ class FrameCheckpoint:
     changed configuration never resumes a stale run.
     """
 
-    def __init__(self, path: str | Path, key: dict, every: int = 500):
+    def __init__(self, path: str | Path, key: dict, every: int = CHECKPOINT_EVERY):
         self.path, self.key, self.every = Path(path), stable_hash(key), max(1, int(every))
         self.resumed_at: list[int] = []  # frames at which this trajectory was resumed
 
@@ -71,6 +71,10 @@ class FrameCheckpoint:
                  extra_values=np.array([float(v) for v in extra.values()], dtype=np.float64))
         with atomic_path(self.path) as tmp:
             tmp.write_bytes(buf.getvalue())
+
+    def provenance(self) -> dict:
+        """``{"resumed_at_frames": [...]}`` for the trajectory's meta.json when it was resumed, else {}."""
+        return {"resumed_at_frames": list(self.resumed_at)} if self.resumed_at else {}
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)

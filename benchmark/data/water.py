@@ -199,8 +199,7 @@ def simulate_trajectory(params: dict, seed: int, progress=None, checkpoint: Fram
     return {"positions": pos_out, "velocities": vel_out, "energies": energies,
             "box": [edge * 10.0] * 3, "atomic_numbers": atomic_numbers, "masses": masses[real],
             "bonds": bonds, "dof": degrees_of_freedom(system), "npt_mean_edge_A": edge * 10.0,
-            "engine": f"OpenMM {openmm.__version__} CPU",
-            "resumed_at_frames": list(checkpoint.resumed_at) if checkpoint is not None else []}
+            "engine": f"OpenMM {openmm.__version__} CPU"}
 
 
 def _equilibrate_npt(params, seed, topology, base, forcefield, masses, real, platform, props):
@@ -268,7 +267,7 @@ def generate_trajectory(directory, params: dict, index: int, seed: int, progress
                     "force_field": MODELS[params["model"]], "integrator": "NoseHooverIntegrator (NVT)",
                     "degrees_of_freedom": out["dof"],
                     "density_g_cm3": density_g_cm3(out["masses"], out["box"][0]),
-                    **({"resumed_at_frames": out["resumed_at_frames"]} if out["resumed_at_frames"] else {}),
+                    **checkpoint.provenance(),
                     "energies_file": "energies.npy: [frames, 3] potential, kinetic, conserved (kJ/mol)",
                     "params": params},
     )
