@@ -488,6 +488,18 @@ def figure_data(suite: Suite, table: pd.DataFrame) -> dict[str, dict]:
     return {name: json.loads(json.dumps(fn(suite, table))) for name, (fn, _) in FIGURES.items()}
 
 
+def git_sha_line(shas: pd.Series) -> str:
+    """One line on the code versions behind the runs; each run's own sha is in metrics.csv."""
+    shas = shas.dropna()
+    if shas.empty:
+        return "- git sha: –"
+    commits = sorted({s.removesuffix("-dirty") for s in shas})
+    dirty = int(shas.str.endswith("-dirty").sum())
+    head = f"`{commits[0]}`" if len(commits) == 1 else f"{len(commits)} commits"
+    return (f"- git sha: {head}; {dirty} of {len(shas)} runs from a tree with uncommitted code changes "
+            "(`-dirty`); each run's sha is in the `git_sha` column of `metrics.csv`")
+
+
 def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
     runs = table.drop_duplicates(["task", "dataset", "variant", "seed"])
     ok = runs[runs["status"] == "ok"]
@@ -496,7 +508,7 @@ def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
              f"- runs expected: {len(runs)}; with a number: {len(ok)}"
              + "".join(f"; {STATUS_WORD.get(s, s)}: {c}" for s, c in runs["status"].value_counts().sort_index().items() if s != "ok"),
              f"- hardware: {'; '.join(sorted(set(ok['hardware'].dropna()))) or '–'}",
-             f"- git sha: {', '.join(sorted(set(ok['git_sha'].dropna()))) or '–'}",
+             git_sha_line(ok["git_sha"]),
              f"- total train time: {ok.loc[ok['reused_model_of'].isna(), 'train_seconds'].sum() / 3600:.2f} h "
              "over the runs with a number, each trained model counted once (seed-independent methods are "
              "computed for the first seed only, their other seeds reuse its numbers, `reused_from_seed`; "

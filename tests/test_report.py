@@ -75,3 +75,14 @@ def test_std_of_identical_seeds_is_exactly_zero():
     assert values.std(ddof=1) != 0.0  # the rounding this guards against
     assert sample_std(values) == 0.0 and fmt_mean_std(values) == "0.1000 ± 0"
     assert sample_std(np.array([1.0, 2.0, 3.0])) == 1.0
+
+
+def test_git_sha_line_counts_commits_and_dirty_runs():
+    import pandas as pd
+
+    from benchmark.leaderboard import git_sha_line
+
+    assert git_sha_line(pd.Series([None], dtype=object)) == "- git sha: –"
+    assert git_sha_line(pd.Series(["abc", "abc"])).startswith("- git sha: `abc`; 0 of 2 runs")
+    line = git_sha_line(pd.Series(["abc", "abc-dirty", "def", None]))
+    assert line.startswith("- git sha: 2 commits; 1 of 3 runs from a tree with uncommitted code changes")
