@@ -71,13 +71,16 @@ class Suite:
     def methods(self) -> dict:
         return self.raw["methods"]
 
-    def method_entry(self, variant: str, task: str | None = None) -> dict:
-        """The resolved entry of ``variant``; with ``task``, the task's ``optimiser`` settings
-        override the params of a trained (torch) method."""
+    def method_entry(self, variant: str, task: str | None = None, dataset: str | None = None) -> dict:
+        """The resolved entry of ``variant``; with ``dataset``, the entry's ``dataset_params`` for
+        it override the params; with ``task``, the task's ``optimiser`` settings override the
+        params of a trained (torch) method."""
         from methods import REGISTRY, TorchMethod
 
         entry = self.methods[variant] or {}
         params = dict(entry.get("params", {}))
+        if dataset is not None:
+            params.update((entry.get("dataset_params") or {}).get(dataset, {}))
         method = entry.get("method", variant)
         if task is not None and issubclass(REGISTRY[method], TorchMethod):
             params.update(self.tasks[task].get("optimiser", {}))
@@ -101,7 +104,7 @@ class Suite:
         description and table tags do not change a cell's numbers, so they are left out)."""
         task = {k: v for k, v in self.tasks[cell.task].items() if k not in ("methods", "description", "tables")}
         return stable_hash({"dataset": self.datasets[cell.dataset], "task": task,
-                            "method": self.method_entry(cell.variant, cell.task)})
+                            "method": self.method_entry(cell.variant, cell.task, cell.dataset)})
 
     # ---- paths --------------------------------------------------------------
     def default_dir(self, key: str) -> str:
@@ -194,10 +197,14 @@ def _check_shared_training(path: Path, methods: dict, variant: str, registry) ->
     if other_entry.get("budget", {}) != entry.get("budget", {}):
         _fail(path, key, f"{other!r} has another training budget")
     free = set(registry[method].inference_params)
-    a, b = entry.get("params", {}), other_entry.get("params", {})
-    differ = sorted(k for k in set(a) | set(b) if k not in free and a.get(k) != b.get(k))
-    if differ:
-        _fail(path, key, f"params {differ} differ from {other!r}; only {sorted(free) or 'none'} may")
+    mine, theirs = entry.get("dataset_params") or {}, other_entry.get("dataset_params") or {}
+    for ds in [None, *sorted(set(mine) | set(theirs))]:  # the params, then those on each dataset
+        a = {**entry.get("params", {}), **mine.get(ds, {})}
+        b = {**other_entry.get("params", {}), **theirs.get(ds, {})}
+        differ = sorted(k for k in set(a) | set(b) if k not in free and a.get(k) != b.get(k))
+        if differ:
+            where = f" on {ds}" if ds else ""
+            _fail(path, key, f"params {differ} differ from {other!r}{where}; only {sorted(free) or 'none'} may")
 
 
 def load_suite(name_or_path: str = "default", work_dir: str | None = None, results_dir: str | None = None,
@@ -239,6 +246,14 @@ def load_suite(name_or_path: str = "default", work_dir: str | None = None, resul
             make_method(method, entry.get("params", {}))
         except (KeyError, ValueError, TypeError) as exc:
             _fail(path, f"methods.{variant}.params", str(exc.args[0] if exc.args else exc))
+        for ds, overrides in (entry.get("dataset_params") or {}).items():
+            key = f"methods.{variant}.dataset_params.{ds}"
+            if ds not in raw["datasets"]:
+                _fail(path, key, _choices(ds, raw["datasets"]))
+            try:
+                make_method(method, {**entry.get("params", {}), **overrides})
+            except (KeyError, ValueError, TypeError) as exc:
+                _fail(path, key, str(exc.args[0] if exc.args else exc))
         if "shares_training_with" in entry:
             _check_shared_training(path, raw["methods"], variant, REGISTRY)
 

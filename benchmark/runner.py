@@ -106,7 +106,7 @@ def train_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
             torch.save(record, tmp)
         return record
     device = resolve_device(device, suite.work_dir / "locks")
-    entry = suite.method_entry(cell.variant, cell.task)
+    entry = suite.method_entry(cell.variant, cell.task, cell.dataset)
     method = make_method(entry["method"], entry["params"])
     ds, _, sets = _open(suite, cell, ("train", "val"))
     protocol = suite.tasks[cell.task]["protocol"]
@@ -136,7 +136,7 @@ def train_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
 
 def load_method(suite: Suite, cell: Cell, record: dict):
     """The trained method of ``cell`` rebuilt from its model record (status ok), on the CPU."""
-    entry = suite.method_entry(cell.variant, cell.task)
+    entry = suite.method_entry(cell.variant, cell.task, cell.dataset)
     method = make_method(entry["method"], entry["params"])
     method.load_state_dict(record["state"])
     return method
@@ -149,7 +149,7 @@ def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
         return _reuse_run(suite, cell, reference)
     device = resolve_device(device, suite.work_dir / "locks")
     record = torch.load(suite.model_path(cell), map_location="cpu", weights_only=False)
-    entry = suite.method_entry(cell.variant, cell.task)
+    entry = suite.method_entry(cell.variant, cell.task, cell.dataset)
     ds, split, sets = _open(suite, cell, ("val", "test"))
     spec = SPECS[split["protocol"]](**split["spec"])
     run = {

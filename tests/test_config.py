@@ -89,3 +89,34 @@ def test_task_optimiser_overrides_trained_methods_only(tmp_path):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match="optimiser"):
         load_suite(str(tmp_path / "bad.yaml"))
+
+
+def test_dataset_params_override_on_their_dataset_only(tmp_path):
+    """``dataset_params`` reach that dataset's cells (and their config hash) and no other; an
+    unknown dataset or param names its key; a shared-training entry must agree on them."""
+    from benchmark.config import Cell
+
+    suite = load_suite("default")
+    water = suite.method_entry("ito_1step", "domino_extrapolate", "tip3p_water")["params"]
+    lj = suite.method_entry("ito_1step", "domino_extrapolate", "lj_argon")["params"]
+    assert (water["pairs_per_epoch"], lj["pairs_per_epoch"]) == (64, 512)
+    assert suite.method_entry("ito_rollout", "domino_extrapolate", "tip4pew_water")["params"]["mode"] == "rollout"
+    assert "dataset_params" not in suite.method_entry("ito_1step", "domino_extrapolate", "lj_argon")
+    raw = yaml.safe_load((SUITES_DIR / "default.yaml").read_text())
+    for entry in ("ito_1step", "ito_rollout"):
+        del raw["methods"][entry]["dataset_params"]
+    (tmp_path / "plain.yaml").write_text(yaml.safe_dump(raw))
+    plain = load_suite(str(tmp_path / "plain.yaml"))
+    for ds, same in (("lj_argon", True), ("tip3p_water", False)):
+        cell = Cell("domino_extrapolate", ds, "ito_1step", 0)
+        assert (suite.config_hash(cell) == plain.config_hash(cell)) is same
+    for edit, match in (({"nowhere": {"batch_size": 2}}, r"dataset_params\.nowhere: unknown 'nowhere'"),
+                        ({"lj_argon": {"bogus": 1}}, r"dataset_params\.lj_argon: .*bogus")):
+        raw["methods"]["ito_1step"]["dataset_params"] = edit
+        (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw))
+        with pytest.raises(ConfigError, match=match):
+            load_suite(str(tmp_path / "bad.yaml"))
+    raw["methods"]["ito_1step"]["dataset_params"] = {"lj_argon": {"batch_size": 2}}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"ito_rollout\.shares_training_with: params \['batch_size'\] .* on lj_argon"):
+        load_suite(str(tmp_path / "bad.yaml"))
