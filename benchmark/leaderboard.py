@@ -113,6 +113,7 @@ def columns_table(suite: Suite, table: pd.DataFrame, table_id: str, spec: dict) 
     if stand_in:
         lines += ["**Our data is a simulated stand-in** (" + ", ".join(sorted(set(stand_in))) +
                   "), not the paper's: compare rankings and shapes, not values.", ""]
+    lines += dataset_params_note(suite, variants, [d for d in datasets.values() if d])
     if not variants:
         lines += ["No task of this suite regenerates this table (tag a task with "
                   f"`tables: [{table_id}]`).", ""]
@@ -131,6 +132,20 @@ def columns_table(suite: Suite, table: pd.DataFrame, table_id: str, spec: dict) 
                       [[v, *[_pub(spec["rows"][v].get(lab)) for lab in pub_labels]] for v in spec["rows"]])
     lines += [""] + ([f"Note: {spec['note']}", ""] if spec.get("note") else [])
     return "\n".join(lines + [FOOTER])
+
+
+def dataset_params_note(suite: Suite, variants: list[str], datasets: list[str]) -> list[str]:
+    """Lines naming the cells whose method ran with the entry's ``dataset_params`` (other params
+    than its other columns), so a reader does not compare them as equals without knowing."""
+    notes = []
+    for v in variants:
+        for ds, params in ((suite.methods.get(v) or {}).get("dataset_params") or {}).items():
+            if ds in datasets:
+                notes.append(f"`{v}` on `{ds}`: " + ", ".join(f"{k} = {params[k]}" for k in sorted(params)))
+    if not notes:
+        return []
+    return ["Cells run with dataset-specific params (the suite's `dataset_params`; "
+            "every other param as in the other columns): " + "; ".join(notes) + ".", ""]
 
 
 def _pub(value) -> str:
@@ -205,7 +220,8 @@ def cross_paper(suite: Suite, table: pd.DataFrame) -> str:
              f"Suite `{suite.name}`, test split, each task's primary metric (window: MSE mean over offsets, Å²; "
              f"extrapolate: full-domain MSE, Å²). Mean rank over the cells where the method has a number "
              f"(1 = best); '–' = not in this task; †L = computed with L frames of history before t0.", ""]
-    return "\n".join(lines + md_table(header, rows) + ["", FOOTER])
+    note = dataset_params_note(suite, variants, sorted({d for _, d in columns}))
+    return "\n".join(lines + md_table(header, rows) + [""] + note + [FOOTER])
 
 
 README = Path(__file__).resolve().parent.parent / "README.md"

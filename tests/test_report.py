@@ -86,3 +86,12 @@ def test_git_sha_line_counts_commits_and_dirty_runs():
     assert git_sha_line(pd.Series(["abc", "abc"])).startswith("- git sha: `abc`; 0 of 2 runs")
     line = git_sha_line(pd.Series(["abc", "abc-dirty", "def", None]))
     assert line.startswith("- git sha: 2 commits; 1 of 3 runs from a tree with uncommitted code changes")
+
+
+def test_dataset_params_are_named_under_the_table():
+    from benchmark.leaderboard import dataset_params_note
+
+    suite = load_suite("default")
+    note = "".join(dataset_params_note(suite, ["static", "ito_1step"], ["lj_argon", "tip3p_water"]))
+    assert "`ito_1step` on `tip3p_water`: batch_size = 16" in note and "tip4pew_water" not in note
+    assert dataset_params_note(suite, ["ito_1step"], ["lj_argon"]) == []
