@@ -460,8 +460,14 @@ def plot_levels(data: dict, path: Path) -> None:
         vals = [data[d][v][0] for v in variants]
         errs = [data[d][v][1] for v in variants]
         ax.errorbar(np.arange(len(variants)), vals, yerr=errs, fmt="o", capsize=4)
+        # enough decimals to tell the points (and static) apart: 32.0005 vs 31.9972 on TIP3P
+        shown = vals + ([data[d]["static"][0]] if "static" in data[d] else [])
+        spread = max(shown) - min(shown) if len(shown) > 1 else 0.0
+        decimals = int(np.clip(1 - np.floor(np.log10(spread)), 0, 6)) if spread > 0 else 2
         for i, val in enumerate(vals):
-            ax.annotate(f"{val:.4g}", (i, val), textcoords="offset points", xytext=(6, 0), fontsize=7, va="center")
+            ax.annotate(f"{val:.{decimals}f}", (i, val), textcoords="offset points", xytext=(6, 0), fontsize=7,
+                        va="center")
+        ax.ticklabel_format(axis="y", useOffset=False)
         if "static" in data[d]:
             ax.axhline(data[d]["static"][0], ls="--", color="grey", lw=1, label="static")
             ax.legend(fontsize=7)
