@@ -78,9 +78,7 @@ class Suite:
         from methods import REGISTRY, TorchMethod
 
         entry = self.methods[variant] or {}
-        params = dict(entry.get("params", {}))
-        if dataset is not None:
-            params.update((entry.get("dataset_params") or {}).get(dataset, {}))
+        params = entry_params(entry, dataset)
         method = entry.get("method", variant)
         if task is not None and issubclass(REGISTRY[method], TorchMethod):
             params.update(self.tasks[task].get("optimiser", {}))
@@ -180,6 +178,11 @@ def validate_schema(raw, path: Path) -> None:
         raise ConfigError("invalid suite config:\n  " + "\n  ".join(lines))
 
 
+def entry_params(entry: dict, dataset: str | None = None) -> dict:
+    """A method entry's params, with its ``dataset_params`` for ``dataset`` on top (a new dict)."""
+    return {**entry.get("params", {}), **(entry.get("dataset_params") or {}).get(dataset, {})}
+
+
 def _check_shared_training(path: Path, methods: dict, variant: str, registry) -> None:
     """``shares_training_with``: the other entry exists, is the same method with the same budget,
     and differs in params only by the method's ``inference_params``."""
@@ -197,10 +200,9 @@ def _check_shared_training(path: Path, methods: dict, variant: str, registry) ->
     if other_entry.get("budget", {}) != entry.get("budget", {}):
         _fail(path, key, f"{other!r} has another training budget")
     free = set(registry[method].inference_params)
-    mine, theirs = entry.get("dataset_params") or {}, other_entry.get("dataset_params") or {}
-    for ds in [None, *sorted(set(mine) | set(theirs))]:  # the params, then those on each dataset
-        a = {**entry.get("params", {}), **mine.get(ds, {})}
-        b = {**other_entry.get("params", {}), **theirs.get(ds, {})}
+    on = set(entry.get("dataset_params") or {}) | set(other_entry.get("dataset_params") or {})
+    for ds in [None, *sorted(on)]:  # the params, then those on each dataset
+        a, b = entry_params(entry, ds), entry_params(other_entry, ds)
         differ = sorted(k for k in set(a) | set(b) if k not in free and a.get(k) != b.get(k))
         if differ:
             where = f" on {ds}" if ds else ""
@@ -246,12 +248,12 @@ def load_suite(name_or_path: str = "default", work_dir: str | None = None, resul
             make_method(method, entry.get("params", {}))
         except (KeyError, ValueError, TypeError) as exc:
             _fail(path, f"methods.{variant}.params", str(exc.args[0] if exc.args else exc))
-        for ds, overrides in (entry.get("dataset_params") or {}).items():
+        for ds in entry.get("dataset_params") or {}:
             key = f"methods.{variant}.dataset_params.{ds}"
             if ds not in raw["datasets"]:
                 _fail(path, key, _choices(ds, raw["datasets"]))
             try:
-                make_method(method, {**entry.get("params", {}), **overrides})
+                make_method(method, entry_params(entry, ds))
             except (KeyError, ValueError, TypeError) as exc:
                 _fail(path, key, str(exc.args[0] if exc.args else exc))
         if "shares_training_with" in entry:
