@@ -187,27 +187,56 @@ def metric_columns_table(suite: Suite, table: pd.DataFrame, table_id: str, spec:
     return "\n".join(lines + [FOOTER])
 
 
+def _outcome(c: dict) -> str:
+    """What a method's cell holds: 'number', 'failed' (diverged or failed on every seed it ran),
+    'n/a' (not applicable, or '–': not in the task) or 'pending' (not yet run, stale)."""
+    if c["n"]:
+        return "number"
+    words = c["why"].split(", ")
+    if any(w in ("diverged", "failed") for w in words):
+        return "failed"
+    return "n/a" if all(w in ("n/a", "–") for w in words) else "pending"
+
+
 def rank_columns(suite: Suite, table: pd.DataFrame):
     """The cross-paper matrix: its (task, dataset) columns, the methods, every method's cell in
-    every column (the task's primary test metric) and its ranks (1 = best) where it has a number."""
+    every column (the task's primary test metric) and its ranks (1 = best).
+
+    A column is ranked only once it is complete: every method of its task has a number there, or
+    diverged/failed (ranked after every number, tied), or is not applicable (left out). Ranking a
+    partial column would let the cheap reference baselines, which finish first, rank 1 of 3 in
+    columns the learned methods have not reached. Also returns the columns ranked."""
     columns = [(t, d) for t in suite.tasks for d in suite.task_datasets(t)]
     variants = list(suite.methods)
-    cells, ranks = {}, {v: [] for v in variants}
+    cells, ranks, ranked = {}, {v: [] for v in variants}, []
     for t, d in columns:
         metric, convention = PRIMARY[suite.tasks[t]["protocol"]][0]
         col = {v: cell(table, [t], d, v, metric, convention) if v in suite.task_methods(t) else {"n": 0, "why": "–"}
                for v in variants}
-        scored = sorted((c["mean"], v) for v, c in col.items() if c["n"])
+        for v in variants:
+            cells[(v, (t, d))] = col[v]
+        outcome = {v: _outcome(c) for v, c in col.items()}
+        if "pending" in outcome.values() or "number" not in outcome.values():
+            continue
+        ranked.append((t, d))
+        scored = sorted((c["mean"], v) for v, c in col.items() if outcome[v] == "number")
         for r, (_, v) in enumerate(scored, start=1):
             ranks[v].append(r)
         for v in variants:
-            cells[(v, (t, d))] = col[v]
-    return columns, variants, cells, ranks
+            if outcome[v] == "failed":
+                ranks[v].append(len(scored) + 1)
+    return columns, variants, cells, ranks, ranked
+
+
+RANK_RULE = ("A cell enters the mean ranks once it is complete: every method of its task has a number there "
+             "(a method that diverged or failed ranks last in it). {ranked} of {total} cells are complete; the "
+             "others wait for a method's run, so the cheap reference baselines, which finish first, do not "
+             "rank 1 of 3 there.")
 
 
 def cross_paper(suite: Suite, table: pd.DataFrame) -> str:
     """Every method x every (task, dataset): the task's primary test metric and the mean rank."""
-    columns, variants, cells, ranks = rank_columns(suite, table)
+    columns, variants, cells, ranks, ranked = rank_columns(suite, table)
     text = mark_best(cells, variants, columns)
     from benchmark.tables import task_history
 
@@ -218,8 +247,9 @@ def cross_paper(suite: Suite, table: pd.DataFrame) -> str:
     rows.sort(key=lambda r: (r[1] == "–", float(r[1]) if r[1] != "–" else 0.0))
     lines = ["# Cross-paper matrix: every method on every dataset and protocol", "",
              f"Suite `{suite.name}`, test split, each task's primary metric (window: MSE mean over offsets, Å²; "
-             f"extrapolate: full-domain MSE, Å²). Mean rank over the cells where the method has a number "
-             f"(1 = best); '–' = not in this task; †L = computed with L frames of history before t0.", ""]
+             f"extrapolate: full-domain MSE, Å²). Mean rank (1 = best) over the complete cells; '–' = not in "
+             f"this task; †L = computed with L frames of history before t0. "
+             + RANK_RULE.format(ranked=len(ranked), total=len(columns)), ""]
     note = dataset_params_note(suite, variants, sorted({d for _, d in columns}))
     return "\n".join(lines + md_table(header, rows) + [""] + note + [FOOTER])
 
@@ -230,19 +260,19 @@ HEADLINE = ("<!-- headline:start -->", "<!-- headline:end -->")
 
 def headline(suite: Suite, table: pd.DataFrame) -> str:
     """The README's headline block: the cross-paper matrix's mean ranks, from ``metrics.csv`` only."""
-    columns, variants, cells, ranks = rank_columns(suite, table)
+    columns, variants, cells, ranks, ranked = rank_columns(suite, table)
     rows = [[v, f"{np.mean(ranks[v]):.2f}", str(len(ranks[v])),
-             ", ".join(sorted({d for t, d in columns if cells[(v, (t, d))]["n"]}))]
+             ", ".join(sorted({d for t, d in ranked if cells[(v, (t, d))]["n"]}))]
             for _, v in sorted((np.mean(ranks[v]), v) for v in variants if ranks[v])]
     lines = [HEADLINE[0], "", f"**Headline** (suite `{suite.name}`): the mean rank of every method over the "
-             "(task, dataset) cells of the cross-paper matrix where it has a number (test split, each task's "
-             "primary metric; 1 = best). The numbers behind it: "
+             "(task, dataset) cells of the cross-paper matrix (test split, each task's primary metric; "
+             "1 = best). " + RANK_RULE.format(ranked=len(ranked), total=len(columns)) + " The numbers behind it: "
              "[results/tables/cross_paper.md](results/tables/cross_paper.md).", ""]
-    lines += md_table(["method", "mean rank", "cells ranked", "datasets with a number"], rows) if rows else [
-        "No method has a number yet."]
+    lines += md_table(["method", "mean rank", "cells ranked", "datasets ranked"], rows) if rows else [
+        "No cell is complete yet."]
     unranked = [v for v in variants if not ranks[v]]
     if unranked:
-        lines += ["", "No number yet: " + ", ".join(unranked) + "."]
+        lines += ["", "Not ranked yet (no complete cell): " + ", ".join(unranked) + "."]
     lines += ["", "Generated by `mdhorizon leaderboard` (rule `leaderboard`) from `results/metrics.csv`; "
               "regenerate with `snakemake --cores 2 all --forcerun leaderboard`.", "", HEADLINE[1]]
     return "\n".join(lines)

@@ -20,9 +20,9 @@ def _snakemake(*args):
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    """The smoke suite's workflow, one method (static) to keep it short."""
+    """The smoke suite's workflow: its two reference methods (static, constant velocity: seconds)."""
     tmp = tmp_path_factory.mktemp("report")
-    config = ["--config", "suite=smoke", "methods=static", f"work_dir={tmp / 'work'}", f"results_dir={tmp / 'results'}"]
+    config = ["--config", "suite=smoke", f"work_dir={tmp / 'work'}", f"results_dir={tmp / 'results'}"]
     out = _snakemake("--cores", "2", "all", *config)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return tmp, config
@@ -53,16 +53,45 @@ def test_headline_block_from_metrics(smoke_run, tmp_path):
     assert text.startswith("# title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
     block = readme_headline(text)
     rows = [line for line in block.splitlines() if line.startswith("| ")]
-    assert rows[0] == "| method | mean rank | cells ranked | datasets with a number |"
-    # static alone has numbers (ranked 1 in each of the smoke suite's two task/dataset cells)
-    assert rows[1:] == ["| static | 1.00 | 2 | lj_tiny |"]
-    assert "No number yet: constant_velocity." in block
+    assert rows[0] == "| method | mean rank | cells ranked | datasets ranked |"
+    # both methods ran on the smoke suite's two (task, dataset) cells: both cells complete and ranked
+    assert sorted(r.split(" | ")[0] for r in rows[1:]) == ["| constant_velocity", "| static"]
+    assert all(r.split(" | ")[2:] == ["2", "lj_tiny |"] for r in rows[1:])
+    assert "2 of 2 cells are complete" in block and "Not ranked yet" not in block
     assert "snakemake --cores 2 all --forcerun leaderboard" in block
     write_headline(suite, table, readme)  # idempotent
     assert readme.read_text() == text
     readme.write_text("no markers\n")
     with pytest.raises(ValueError, match="no headline block"):
         write_headline(suite, table, readme)
+
+
+def _metric_rows(rows):
+    import pandas as pd
+
+    return pd.DataFrame([{"task": t, "dataset": "lj_tiny", "variant": v, "seed": 0, "split": "test", "metric": "mse",
+                          "convention": "mean_over_offsets" if t == "lj_window" else "full_domain", "status": st,
+                          "value": val} for t, v, st, val in rows])
+
+
+def test_mean_rank_counts_complete_cells_only():
+    """A cell where a method has not run yet is not ranked (the baselines, run first, would rank 1
+    of too few); a diverged method ranks last; a method that did not run blocks the cell."""
+    from benchmark.leaderboard import headline, rank_columns
+
+    suite = load_suite("smoke")
+    table = _metric_rows([("lj_window", "static", "ok", 0.5), ("lj_window", "constant_velocity", "ok", 0.2),
+                          ("lj_extrapolate", "static", "ok", 1.0), ("lj_extrapolate", "constant_velocity", "missing", None)])
+    *_, ranks, ranked = rank_columns(suite, table)
+    assert ranked == [("lj_window", "lj_tiny")]
+    assert ranks == {"static": [2], "constant_velocity": [1]}
+    table.loc[3, "status"] = "diverged"
+    *_, ranks, ranked = rank_columns(suite, table)
+    assert ranked == [("lj_window", "lj_tiny"), ("lj_extrapolate", "lj_tiny")]
+    assert ranks == {"static": [2, 1], "constant_velocity": [1, 2]}
+    block = headline(suite, table.iloc[[0, 2]])  # constant velocity never ran: no cell complete
+    assert "0 of 2 cells are complete" in block and "No cell is complete yet." in block
+    assert "Not ranked yet (no complete cell): static, constant_velocity." in block
 
 
 def test_std_of_identical_seeds_is_exactly_zero():
