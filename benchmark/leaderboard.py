@@ -502,7 +502,7 @@ def plot_levels(data: dict, path: Path) -> None:
             ax.axhline(data[d]["static"][0], ls="--", color="grey", lw=1, label="static")
             ax.legend(fontsize=7)
         ax.set_xticks(np.arange(len(variants)), variants, rotation=20)
-        ax.set_xlim(-0.5, len(variants) - 0.5)
+        ax.set_xlim(-0.5, len(variants) - 0.5 + 0.35)  # room for the last point's label
         ax.set(title=d, ylabel="full-domain MSE (Å²)")
     if not datasets:
         axes[0][0].text(0.5, 0.5, "no results yet", ha="center", va="center", transform=axes[0][0].transAxes)
