@@ -444,9 +444,11 @@ def plot_lines(data: dict, path: Path, title: str, xlabel: str, ylabel: str, log
     import matplotlib.pyplot as plt
 
     panels = sorted(data)
-    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 4), squeeze=False)
+    # one colour per method across panels, one legend for the figure (outside the axes: it hid curves)
+    names = sorted({v for d in panels for v in data[d]})
+    colour = {v: plt.cm.tab20.colors[i % 20] for i, v in enumerate(names)}
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)) + 1.8, 4), squeeze=False)
     for ax, d in zip(axes[0], panels):
-        ax.set_prop_cycle(color=plt.cm.tab20.colors)
         series = {v: [np.array(c, dtype=float) for c in zip(*pts)] for v, pts in sorted(data[d].items())}
         others = [y for v, (_, y, _) in series.items() if v not in REFERENCE]
         top = max((float(np.nanmax(y)) for y in others), default=np.inf)
@@ -454,8 +456,8 @@ def plot_lines(data: dict, path: Path, title: str, xlabel: str, ylabel: str, log
                if logy and v in REFERENCE and float(np.nanmin(y)) > OFF_SCALE * top]
         shown = {v: xys for v, xys in series.items() if v not in off}
         for v, (x, y, sd) in shown.items():
-            line, = ax.plot(x, y, marker="o", ms=3, label=v)
-            ax.fill_between(x, y - sd, y + sd, alpha=0.15, color=line.get_color(), linewidth=0)
+            ax.plot(x, y, marker="o", ms=3, label=v, color=colour[v])
+            ax.fill_between(x, y - sd, y + sd, alpha=0.15, color=colour[v], linewidth=0)
         if logy and shown:
             ys = np.concatenate([y for _, y, _ in shown.values()])
             ys = ys[np.isfinite(ys) & (ys > 0)]
@@ -466,11 +468,13 @@ def plot_lines(data: dict, path: Path, title: str, xlabel: str, ylabel: str, log
             ax.set_yscale("log")
         if logx:
             ax.set_xscale("log")
-        ax.legend(fontsize=7)
     if not panels:
         axes[0][0].text(0.5, 0.5, "no results yet", ha="center", va="center")
+    handles = {h.get_label(): h for ax in axes[0] for h in ax.get_legend_handles_labels()[0]}
+    if handles:
+        fig.legend([handles[v] for v in sorted(handles)], sorted(handles), fontsize=8, loc="center right")
     fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1 - 1.8 / fig.get_figwidth(), 1))
     _save_figure(fig, path, data)
     plt.close(fig)
 
