@@ -52,8 +52,8 @@ def cell(table: pd.DataFrame, tasks, dataset, variant, metric, convention, facto
     out = {"n": len(values), "mean": float(values.mean()) if len(values) else np.nan,
            "std": sample_std(values) if len(values) > 1 else np.nan}
     if not len(values):
-        statuses = sorted(set(rows["status"])) if len(rows) else []
-        out["why"] = ", ".join(STATUS_WORD.get(s, s) for s in statuses if s != "ok") or ("not in suite" if not len(rows) else "no value")
+        out["statuses"] = sorted(set(rows["status"]) - {"ok"})
+        out["why"] = ", ".join(STATUS_WORD.get(s, s) for s in out["statuses"]) or ("not in suite" if not len(rows) else "no value")
     return out
 
 
@@ -188,14 +188,14 @@ def metric_columns_table(suite: Suite, table: pd.DataFrame, table_id: str, spec:
 
 
 def _outcome(c: dict) -> str:
-    """What a method's cell holds: 'number', 'failed' (diverged or failed on every seed it ran),
-    'n/a' (not applicable, or '–': not in the task) or 'pending' (not yet run, stale)."""
+    """What a method's ``cell`` holds: 'number', 'failed' (diverged or failed on every seed it ran),
+    'n/a' (not applicable) or 'pending' (not yet run, stale, no run at all)."""
     if c["n"]:
         return "number"
-    words = c["why"].split(", ")
-    if any(w in ("diverged", "failed") for w in words):
+    statuses = set(c.get("statuses", ()))
+    if statuses & {"diverged", "failed"}:
         return "failed"
-    return "n/a" if all(w in ("n/a", "–") for w in words) else "pending"
+    return "n/a" if statuses and statuses <= {"not_applicable"} else "pending"
 
 
 def rank_columns(suite: Suite, table: pd.DataFrame):
@@ -215,7 +215,7 @@ def rank_columns(suite: Suite, table: pd.DataFrame):
                for v in variants}
         for v in variants:
             cells[(v, (t, d))] = col[v]
-        outcome = {v: _outcome(c) for v, c in col.items()}
+        outcome = {v: _outcome(c) if v in suite.task_methods(t) else "n/a" for v, c in col.items()}
         if "pending" in outcome.values() or "number" not in outcome.values():
             continue
         ranked.append((t, d))
@@ -447,7 +447,9 @@ def plot_lines(data: dict, path: Path, title: str, xlabel: str, ylabel: str, log
     # one colour per method across panels, one legend for the figure (outside the axes: it hid curves)
     names = sorted({v for d in panels for v in data[d]})
     colour = {v: plt.cm.tab20.colors[i % 20] for i, v in enumerate(names)}
-    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)) + 1.8, 4), squeeze=False)
+    legend_width = 1.8  # inches on the right for the figure's legend
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)) + legend_width, 4),
+                             squeeze=False)
     for ax, d in zip(axes[0], panels):
         series = {v: [np.array(c, dtype=float) for c in zip(*pts)] for v, pts in sorted(data[d].items())}
         others = [y for v, (_, y, _) in series.items() if v not in REFERENCE]
@@ -474,7 +476,7 @@ def plot_lines(data: dict, path: Path, title: str, xlabel: str, ylabel: str, log
     if handles:
         fig.legend([handles[v] for v in sorted(handles)], sorted(handles), fontsize=8, loc="center right")
     fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0, 1 - 1.8 / fig.get_figwidth(), 1))
+    fig.tight_layout(rect=(0, 0, 1 - legend_width / fig.get_figwidth(), 1))
     _save_figure(fig, path, data)
     plt.close(fig)
 
