@@ -262,7 +262,7 @@ def headline(suite: Suite, table: pd.DataFrame) -> str:
     """The README's headline block: the cross-paper matrix's mean ranks, from ``metrics.csv`` only."""
     columns, variants, cells, ranks, ranked = rank_columns(suite, table)
     rows = [[v, f"{np.mean(ranks[v]):.2f}", str(len(ranks[v])),
-             ", ".join(sorted({d for t, d in ranked if cells[(v, (t, d))]["n"]}))]
+             ", ".join(sorted({d for t, d in ranked if _outcome(cells[(v, (t, d))]) in ("number", "failed")}))]
             for _, v in sorted((np.mean(ranks[v]), v) for v in variants if ranks[v])]
     lines = [HEADLINE[0], "", f"**Headline** (suite `{suite.name}`): the mean rank of every method over the "
              "(task, dataset) cells of the cross-paper matrix (test split, each task's primary metric; "

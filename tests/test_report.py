@@ -89,6 +89,10 @@ def test_mean_rank_counts_complete_cells_only():
     *_, ranks, ranked = rank_columns(suite, table)
     assert ranked == [("lj_window", "lj_tiny"), ("lj_extrapolate", "lj_tiny")]
     assert ranks == {"static": [2, 1], "constant_velocity": [1, 2]}
+    only_diverged = table.copy()
+    only_diverged.loc[1, "status"], only_diverged.loc[1, "value"] = "diverged", None
+    only_diverged.loc[3, "status"] = "missing"  # constant velocity's one ranked cell is where it diverged
+    assert "| constant_velocity | 2.00 | 1 | lj_tiny |" in headline(suite, only_diverged)
     block = headline(suite, table.iloc[[0, 2]])  # constant velocity never ran: no cell complete
     assert "0 of 2 cells are complete" in block and "No cell is complete yet." in block
     assert "Not ranked yet (no complete cell): static, constant_velocity." in block
