@@ -22,7 +22,7 @@ from benchmark.aggregate import read_metrics
 from benchmark.config import Suite
 from benchmark.io import atomic_path, write_text
 from benchmark.metrics import PRIMARY
-from benchmark.tables import STATUS_WORD, sample_std
+from benchmark.tables import STATUS_WORD, dataset_params_note, sample_std, task_history
 
 PUBLISHED = Path(__file__).resolve().parent / "published.yaml"
 REFERENCE = ("static", "constant_velocity", "damped_velocity")  # trivial baselines: reference rows
@@ -134,20 +134,6 @@ def columns_table(suite: Suite, table: pd.DataFrame, table_id: str, spec: dict) 
     return "\n".join(lines + [FOOTER])
 
 
-def dataset_params_note(suite: Suite, variants: list[str], datasets: list[str]) -> list[str]:
-    """Lines naming the cells whose method ran with the entry's ``dataset_params`` (other params
-    than its other columns), so a reader does not compare them as equals without knowing."""
-    notes = []
-    for v in variants:
-        for ds, params in ((suite.methods.get(v) or {}).get("dataset_params") or {}).items():
-            if ds in datasets:
-                notes.append(f"`{v}` on `{ds}`: " + ", ".join(f"{k} = {params[k]}" for k in sorted(params)))
-    if not notes:
-        return []
-    return ["Cells run with dataset-specific params (the suite's `dataset_params`; "
-            "every other param as in the other columns): " + "; ".join(notes) + ".", ""]
-
-
 def _pub(value) -> str:
     if value is None:
         return "–"
@@ -238,8 +224,6 @@ def cross_paper(suite: Suite, table: pd.DataFrame) -> str:
     """Every method x every (task, dataset): the task's primary test metric and the mean rank."""
     columns, variants, cells, ranks, ranked = rank_columns(suite, table)
     text = mark_best(cells, variants, columns)
-    from benchmark.tables import task_history
-
     header = ["method", "mean rank", "cells ranked",
               *[f"{t}<br>{d}" + (f" †{task_history(suite, t)}" if task_history(suite, t) else "") for t, d in columns]]
     rows = [[v, f"{np.mean(ranks[v]):.2f}" if ranks[v] else "–", str(len(ranks[v])),

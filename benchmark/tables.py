@@ -62,16 +62,33 @@ def task_history(suite: Suite, task: str) -> int:
     return entry["params"].get("observed", 1) - 1 if entry["protocol"] == "window" else 0
 
 
-def task_table(table: pd.DataFrame, task: str, suite_name: str, history: int = 0) -> str:
+def dataset_params_note(suite: Suite, variants: list[str], datasets: list[str]) -> list[str]:
+    """Lines naming the cells whose method ran with the entry's ``dataset_params`` (other params
+    than its other columns), so a reader does not compare them as equals without knowing."""
+    notes = []
+    for v in variants:
+        for ds, params in ((suite.methods.get(v) or {}).get("dataset_params") or {}).items():
+            if ds in datasets:
+                notes.append(f"`{v}` on `{ds}`: " + ", ".join(f"{k} = {params[k]}" for k in sorted(params)))
+    if not notes:
+        return []
+    return ["Cells run with dataset-specific params (the suite's `dataset_params`, "
+            "which override the method's params on that dataset only): " + "; ".join(notes) + ".", ""]
+
+
+def task_table(suite: Suite, table: pd.DataFrame, task: str) -> str:
+    """``results/tables/<task>.md``: every metric section of one task, datasets as columns."""
+    history = task_history(suite, task)
     sub = table[(table["task"] == task) & (table["split"] == "test")]
     protocol = sub["protocol"].iloc[0]
     datasets = list(dict.fromkeys(sub["dataset"]))
     variants = list(dict.fromkeys(sub["variant"]))
     horizon = sub["horizon"].dropna().unique()
-    lines = [f"# {task}: test results, suite `{suite_name}`", "",
+    lines = [f"# {task}: test results, suite `{suite.name}`", "",
              f"Protocol `{protocol}`, horizon {', '.join(str(int(h)) for h in horizon)} frames, "
              f"split `{sub['split_variant'].iloc[0]}`. Mean ± sample std over seeds (n = seeds with a "
              f"number); best per column in **bold**.", ""]
+    lines += dataset_params_note(suite, variants, datasets)
     if history:
         lines += [f"† Every number here was computed WITH HISTORY: methods observed {history} frames before t0 "
                   f"(the papers' protocol A gives one frame).", ""]
@@ -123,7 +140,7 @@ def write_tables(suite: Suite) -> list[Path]:
         if not (table["task"] == task).any():
             continue
         path = suite.tables_dir / f"{task}.md"
-        write_text(path, task_table(table, task, suite.name, task_history(suite, task)))
+        write_text(path, task_table(suite, table, task))
         written.append(path)
     return written
 

@@ -121,6 +121,17 @@ def test_git_sha_line_counts_commits_and_dirty_runs():
     assert line.startswith("- git sha: 2 commits; 1 of 3 runs from a tree with uncommitted code changes")
 
 
+def test_task_tables_name_dataset_params():
+    """A per-task table says which of its cells ran with dataset-specific params (lj_window's graph
+    methods use a CPU-sized radius graph on LJ argon); a task without any says nothing."""
+    from benchmark.tables import task_table
+
+    suite = load_suite("default")
+    table = read_metrics(suite.metrics_path)
+    assert "`egnn` on `lj_argon`: batch_size = 10, cutoff = 4.5" in task_table(suite, table, "lj_window")
+    assert "dataset-specific params" not in task_table(suite, table, "ala2_window")
+
+
 def test_dataset_params_are_named_under_the_table():
     from benchmark.leaderboard import dataset_params_note
 

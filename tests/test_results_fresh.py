@@ -10,7 +10,7 @@ from benchmark.config import load_suite
 from benchmark.io import read_json, sha256_file
 from benchmark.leaderboard import figure_data, headline, readme_headline, render_tables
 from benchmark.spectrum import fig4_cell
-from benchmark.tables import task_history, task_table
+from benchmark.tables import task_table
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = "regenerate with `snakemake --cores 2 all --forcerun tables leaderboard` (or `mdhorizon leaderboard`)"
@@ -29,7 +29,7 @@ def test_task_tables_not_stale(committed):
     for task in sorted(set(table["task"])):
         path = ROOT / "results" / "tables" / f"{task}.md"
         assert path.exists(), f"{path} missing: {FIX}"
-        assert path.read_text() == task_table(table, task, suite.name, task_history(suite, task)), f"{path} is stale: {FIX}"
+        assert path.read_text() == task_table(suite, table, task), f"{path} is stale: {FIX}"
 
 
 def test_leaderboard_tables_not_stale(committed):
