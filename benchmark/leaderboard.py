@@ -197,11 +197,12 @@ def rank_columns(suite: Suite, table: pd.DataFrame):
     cells, ranks, ranked = {}, {v: [] for v in variants}, []
     for t, d in columns:
         metric, convention = PRIMARY[suite.tasks[t]["protocol"]][0]
-        col = {v: cell(table, [t], d, v, metric, convention) if v in suite.task_methods(t) else {"n": 0, "why": "–"}
+        in_task = suite.task_methods(t)
+        col = {v: cell(table, [t], d, v, metric, convention) if v in in_task else {"n": 0, "why": "–"}
                for v in variants}
         for v in variants:
             cells[(v, (t, d))] = col[v]
-        outcome = {v: _outcome(c) if v in suite.task_methods(t) else "n/a" for v, c in col.items()}
+        outcome = {v: _outcome(c) if v in in_task else "n/a" for v, c in col.items()}
         if "pending" in outcome.values() or "number" not in outcome.values():
             continue
         ranked.append((t, d))

@@ -63,8 +63,8 @@ def task_history(suite: Suite, task: str) -> int:
 
 
 def dataset_params_note(suite: Suite, variants: list[str], datasets: list[str]) -> list[str]:
-    """Lines naming the cells whose method ran with the entry's ``dataset_params`` (other params
-    than its other columns), so a reader does not compare them as equals without knowing."""
+    """Lines naming the cells whose method ran with the entry's ``dataset_params`` (params that
+    override its own on that dataset), so a reader does not compare them as equals without knowing."""
     notes = []
     for v in variants:
         for ds, params in ((suite.methods.get(v) or {}).get("dataset_params") or {}).items():
