@@ -117,7 +117,7 @@ def simulate_trajectory(params: dict, seed: int, progress=None) -> dict:
     from ase import Atoms, units
     from ase.md.bussi import Bussi
     from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary, ZeroRotation
+    from ase.md.velocitydistribution import Stationary, ZeroRotation, thermalize_momenta
     from threadpoolctl import threadpool_limits
 
     numbers, base, masses, bonds = build_molecule(params)
@@ -134,7 +134,7 @@ def simulate_trajectory(params: dict, seed: int, progress=None) -> dict:
     velocities = np.empty((frames, len(atoms), 3), dtype=np.float32)
     energies = np.full((frames, 3), np.nan)
     with threadpool_limits(limits=int(params["threads"]), user_api="openmp"):
-        MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
+        thermalize_momenta(atoms, temperature, rng=rng)  # (ase < 3.29: MaxwellBoltzmannDistribution)
         equil = Langevin(atoms, dt, temperature_K=temperature, fixcm=False, rng=rng,
                          friction=params["equilibration_friction_per_fs"] / units.fs)
         equil.run(int(round(params["equilibration_ps"] * 1000 / params["timestep_fs"])))
