@@ -215,10 +215,14 @@ def rank_columns(suite: Suite, table: pd.DataFrame):
     return columns, variants, cells, ranks, ranked
 
 
-RANK_RULE = ("A cell enters the mean ranks once it is complete: every method of its task has a number there "
-             "(a method that diverged or failed ranks last in it). {ranked} of {total} cells are complete; the "
-             "others wait for a method's run, so the cheap reference baselines, which finish first, do not "
-             "rank 1 of 3 there.")
+def rank_rule(ranked: int, total: int) -> str:
+    """How the mean rank is taken, with the number of complete cells."""
+    text = ("A cell enters the mean ranks once it is complete: every method of its task has a number there "
+            f"(a method that diverged or failed ranks last in it). {ranked} of {total} cells are complete")
+    if ranked == total:
+        return text + "."
+    return text + ("; the others wait for a method's run, so the cheap reference baselines, which finish "
+                   "first, do not rank 1 of 3 there.")
 
 
 def cross_paper(suite: Suite, table: pd.DataFrame) -> str:
@@ -234,7 +238,7 @@ def cross_paper(suite: Suite, table: pd.DataFrame) -> str:
              f"Suite `{suite.name}`, test split, each task's primary metric (window: MSE mean over offsets, Å²; "
              f"extrapolate: full-domain MSE, Å²). Mean rank (1 = best) over the complete cells; '–' = not in "
              f"this task; †L = computed with L frames of history before t0. "
-             + RANK_RULE.format(ranked=len(ranked), total=len(columns)), ""]
+             + rank_rule(len(ranked), len(columns)), ""]
     note = dataset_params_note(suite, variants, sorted({d for _, d in columns}))
     return "\n".join(lines + md_table(header, rows) + [""] + note + [FOOTER])
 
@@ -251,7 +255,7 @@ def headline(suite: Suite, table: pd.DataFrame) -> str:
             for _, v in sorted((np.mean(ranks[v]), v) for v in variants if ranks[v])]
     lines = [HEADLINE[0], "", f"**Headline** (suite `{suite.name}`): the mean rank of every method over the "
              "(task, dataset) cells of the cross-paper matrix (test split, each task's primary metric; "
-             "1 = best). " + RANK_RULE.format(ranked=len(ranked), total=len(columns)) + " The numbers behind it: "
+             "1 = best). " + rank_rule(len(ranked), len(columns)) + " The numbers behind it: "
              "[results/tables/cross_paper.md](results/tables/cross_paper.md).", ""]
     lines += md_table(["method", "mean rank", "cells ranked", "datasets ranked"], rows) if rows else [
         "No cell is complete yet."]

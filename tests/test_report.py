@@ -57,7 +57,8 @@ def test_headline_block_from_metrics(smoke_run, tmp_path):
     # both methods ran on the smoke suite's two (task, dataset) cells: both cells complete and ranked
     assert sorted(r.split(" | ")[0] for r in rows[1:]) == ["| constant_velocity", "| static"]
     assert all(r.split(" | ")[2:] == ["2", "lj_tiny |"] for r in rows[1:])
-    assert "2 of 2 cells are complete" in block and "Not ranked yet" not in block
+    assert "2 of 2 cells are complete." in block and "Not ranked yet" not in block
+    assert "the others wait" not in block  # every cell complete: no clause about waiting cells
     assert "snakemake --cores 2 all --forcerun leaderboard" in block
     write_headline(suite, table, readme)  # idempotent
     assert readme.read_text() == text
@@ -94,7 +95,7 @@ def test_mean_rank_counts_complete_cells_only():
     only_diverged.loc[3, "status"] = "missing"  # constant velocity's one ranked cell is where it diverged
     assert "| constant_velocity | 2.00 | 1 | lj_tiny |" in headline(suite, only_diverged)
     block = headline(suite, table.iloc[[0, 2]])  # constant velocity never ran: no cell complete
-    assert "0 of 2 cells are complete" in block and "No cell is complete yet." in block
+    assert "0 of 2 cells are complete; the others wait" in block and "No cell is complete yet." in block
     assert "Not ranked yet (no complete cell): static, constant_velocity." in block
 
 
