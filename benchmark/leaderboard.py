@@ -547,6 +547,15 @@ def git_sha_line(shas: pd.Series) -> str:
             "(`-dirty`); each run's sha is in the `git_sha` column of `metrics.csv`")
 
 
+def hardware_line(hardware: pd.Series) -> str:
+    """One line on the machines behind the runs, each with its number of runs (the `hardware` column)."""
+    counts = hardware.dropna().value_counts()
+    if counts.empty:
+        return "- hardware: –"
+    parts = [f"{hw} ({n} run{'s' if n != 1 else ''})" for hw, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return f"- hardware: {'; '.join(parts)}; each run's machine is in the `hardware` column of `metrics.csv`"
+
+
 def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
     runs = table.drop_duplicates(["task", "dataset", "variant", "seed"])
     ok = runs[runs["status"] == "ok"]
@@ -554,7 +563,7 @@ def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
              f"Suite `{suite.name}` ({suite.raw.get('description', '')}); seeds {suite.seeds}.", "",
              f"- runs expected: {len(runs)}; with a number: {len(ok)}"
              + "".join(f"; {STATUS_WORD.get(s, s)}: {c}" for s, c in runs["status"].value_counts().sort_index().items() if s != "ok"),
-             f"- hardware: {'; '.join(sorted(set(ok['hardware'].dropna()))) or '–'}",
+             hardware_line(ok["hardware"]),
              git_sha_line(ok["git_sha"]),
              f"- total train time: {ok.loc[ok['reused_model_of'].isna(), 'train_seconds'].sum() / 3600:.2f} h "
              "over the runs with a number, each trained model counted once (seed-independent methods are "

@@ -122,6 +122,16 @@ def test_git_sha_line_counts_commits_and_dirty_runs():
     assert line.startswith("- git sha: 2 commits; 1 of 3 runs from a tree with uncommitted code changes")
 
 
+def test_hardware_line_counts_runs_per_machine():
+    import pandas as pd
+
+    from benchmark.leaderboard import hardware_line
+
+    assert hardware_line(pd.Series([None], dtype=object)) == "- hardware: –"
+    line = hardware_line(pd.Series(["cpu B x2", "cpu A x2", "cpu A x2", None, "gpu"]))
+    assert line.startswith("- hardware: cpu A x2 (2 runs); cpu B x2 (1 run); gpu (1 run); each run's machine")
+
+
 def test_task_tables_name_dataset_params():
     """A per-task table says which of its cells ran with dataset-specific params (lj_window's graph
     methods use a CPU-sized radius graph on LJ argon); a task without any says nothing."""
