@@ -3,9 +3,20 @@
 One row per (run, split, metric, convention, offset) with the run's
 provenance.  Every cell the suite expects appears: a run JSON that does not
 exist yet gives rows with status ``missing`` (never silently dropped).
+
+One build of each dataset: the simulated datasets are bit-identical only on the
+same kind of processor (OpenMM's CPU platform gives other round-off on another
+instruction set, and MD amplifies it into other trajectories), so run files
+made on two machines can come from two builds of one dataset, statistically
+alike but not the same frames.  A mean over seeds, or a method against the
+static baseline, must not mix them: the board uses the build most of the
+dataset's run files were computed on, and a run on another build gets status
+``other_build`` (kept in the table, left out of every mean).
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 import pandas as pd
 
@@ -22,12 +33,25 @@ META_COLUMNS = ["status", "note", "n_params", "train_seconds", "predict_seconds"
 COLUMNS = RUN_COLUMNS + ROW_COLUMNS + META_COLUMNS
 
 
+def board_builds(runs) -> dict[str, tuple[str, dict[str, int]]]:
+    """Per dataset, from ``(dataset, run)`` pairs: the build (``dataset_sha256``) the board uses,
+    the one most run files were computed on (ties: the smaller sha256, so the choice does not depend
+    on the order of the files), and the number of run files per build."""
+    counts: dict[str, Counter] = {}
+    for dataset, run in runs:
+        if run.get("dataset_sha256"):
+            counts.setdefault(dataset, Counter())[run["dataset_sha256"]] += 1
+    return {ds: (min(c, key=lambda sha: (-c[sha], sha)), dict(c)) for ds, c in counts.items()}
+
+
 def collect(suite: Suite) -> tuple[pd.DataFrame, list[str]]:
     """Rows of every expected cell; returns (table, paths of missing run files)."""
     rows, missing = [], []
+    runs = {cell: read_json(suite.run_path(cell)) for cell in suite.cells if suite.run_path(cell).exists()}
+    builds = board_builds((cell.dataset, run) for cell, run in runs.items())
     for cell in suite.cells:
         path = suite.run_path(cell)
-        if not path.exists():
+        if cell not in runs:
             missing.append(str(path))
             base = {"suite": suite.name, "protocol": suite.tasks[cell.task]["protocol"], "task": cell.task,
                     "dataset": cell.dataset, "split_variant": suite.tasks[cell.task].get("split", {}).get(
@@ -38,11 +62,18 @@ def collect(suite: Suite) -> tuple[pd.DataFrame, list[str]]:
             horizon = make_spec(protocol, suite.tasks[cell.task]["params"]).delta_frame
             rows += [{**base, **row} for row in placeholder_rows(protocol, horizon)]
             continue
-        run = read_json(path)
+        run = runs[cell]
         base = {k: run.get(k) for k in RUN_COLUMNS + META_COLUMNS}
+        board, per_build = builds.get(cell.dataset, (None, {}))
         if run.get("config_hash") != suite.config_hash(cell):  # the suite changed since this run
             base.update(status="stale", note=f"computed with another config (hash {str(run.get('config_hash'))[:12]}, "
                                              f"now {suite.config_hash(cell)[:12]}); rerun: {run.get('command')}")
+        elif run.get("dataset_sha256") and run["dataset_sha256"] != board:
+            base.update(status="other_build", note=(
+                f"computed on another build of {cell.dataset} (sha256 {run['dataset_sha256'][:12]}, "
+                f"{per_build[run['dataset_sha256']]} run file(s); this one made on {run.get('hardware')}) than the "
+                f"board's ({board[:12]}, {per_build[board]} run files): left out of the means; "
+                f"rerun it where the dataset regenerates as {board[:12]}: {run.get('command')}"))
         for row in run["rows"]:
             rows.append({**base, **{k: row.get(k) for k in ROW_COLUMNS}})
     table = pd.DataFrame(rows, columns=COLUMNS)

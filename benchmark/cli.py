@@ -151,6 +151,9 @@ def _dispatch(args) -> int:
             print(f"mdhorizon: {exc}", file=sys.stderr)
             return 1
         print(f"{ds.path}: {len(ds)} trajectories, checksum {ds.checksum[:16]}")
+        warning = runner.build_mismatch(suite, args.dataset, ds.checksum)
+        if warning:
+            print(warning, file=sys.stderr)
         return 0
     if args.command == "split":
         runner.make_split(suite, args.task, args.dataset)
@@ -181,6 +184,12 @@ def _dispatch(args) -> int:
             print(f"warning: {len(missing)} expected run(s) missing (rows marked 'missing'):", file=sys.stderr)
             for path in missing[:20]:
                 print(f"  {path}", file=sys.stderr)
+        other = table[table["status"] == "other_build"].drop_duplicates(["task", "dataset", "variant", "seed"])
+        if len(other):
+            print(f"warning: {len(other)} run(s) on another build of their dataset than the board's, left out "
+                  "of the means (status 'other_build'; the note in metrics.csv names both builds):", file=sys.stderr)
+            for r in other.head(20).itertuples():
+                print(f"  {r.task}/{r.dataset}/{r.variant}/seed{r.seed}", file=sys.stderr)
         return 0
     if args.command == "clean":
         from benchmark.clean import clean

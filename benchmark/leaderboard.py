@@ -556,6 +556,19 @@ def hardware_line(hardware: pd.Series) -> str:
     return f"- hardware: {'; '.join(parts)}; each run's machine is in the `hardware` column of `metrics.csv`"
 
 
+def builds_line(runs: pd.DataFrame) -> str:
+    """One line on the dataset builds behind the numbers (``benchmark.aggregate``: one build per
+    dataset; runs on another build are kept with status ``other_build`` and left out of the means)."""
+    other = runs[runs["status"] == "other_build"]
+    if other.empty:
+        return ("- dataset builds: one per dataset; every run with a number used it (its sha256 is in the "
+                "`dataset_sha256` column of `metrics.csv`)")
+    per = ", ".join(f"`{ds}` {n}" for ds, n in other["dataset"].value_counts().sort_index().items())
+    return (f"- dataset builds: {len(other)} run(s) used another build of their dataset than the board's ({per}) "
+            "and are left out of the means (`other data build` in the tables; simulated data are "
+            "bit-identical only on the same kind of processor)")
+
+
 def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
     runs = table.drop_duplicates(["task", "dataset", "variant", "seed"])
     ok = runs[runs["status"] == "ok"]
@@ -564,6 +577,7 @@ def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
              f"- runs expected: {len(runs)}; with a number: {len(ok)}"
              + "".join(f"; {STATUS_WORD.get(s, s)}: {c}" for s, c in runs["status"].value_counts().sort_index().items() if s != "ok"),
              hardware_line(ok["hardware"]),
+             builds_line(runs),
              git_sha_line(ok["git_sha"]),
              f"- total train time: {ok.loc[ok['reused_model_of'].isna(), 'train_seconds'].sum() / 3600:.2f} h "
              "over the runs with a number, each trained model counted once (seed-independent methods are "

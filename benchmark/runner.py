@@ -35,6 +35,24 @@ def make_data(suite: Suite, dataset: str, progress: bool = True):
                         seed=entry.get("seed", 0), progress=progress)
 
 
+def build_mismatch(suite: Suite, dataset: str, checksum: str) -> str | None:
+    """A warning when this machine's build of ``dataset`` is not the one the board's run files used
+    (``benchmark.aggregate.board_builds``): runs on it would be left out of the means."""
+    from benchmark.aggregate import board_builds
+
+    runs = [(c.dataset, read_json(suite.run_path(c))) for c in suite.cells
+            if c.dataset == dataset and suite.run_path(c).exists()]
+    board, per_build = board_builds(runs).get(dataset, (None, {}))
+    if board is None or board == checksum:
+        return None
+    hardware = sorted({r.get("hardware") or "?" for _, r in runs if r.get("dataset_sha256") == board})
+    return (f"warning: {suite.dataset_dir(dataset)} has checksum {checksum[:12]}, but {per_build[board]} run "
+            f"file(s) of the board used build {board[:12]} (made on {'; '.join(hardware)}). Simulated data are "
+            "bit-identical only on the same kind of processor; runs on this build get status 'other_build' "
+            "and stay out of the board's means. Run on a machine that regenerates the board's build, or rerun "
+            f"every cell on {dataset} here (delete its run files under {suite.results_dir}/runs).")
+
+
 def make_split(suite: Suite, task: str, dataset: str) -> None:
     entry = suite.tasks[task]
     ds = open_dataset(suite.dataset_dir(dataset), verify=True)

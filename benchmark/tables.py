@@ -25,7 +25,8 @@ SECTIONS = {
                     ("mse", "full_domain_normalised", "The same in DoMiNO's [-1, 1] min-max units (scale: training-position range; the box edge for periodic systems)", "normalised²", True),
                     ("time_to_failure", None, "Frames until the per-frame MSE first exceeds the failure threshold (horizon + 1 = never)", "frames", False)],
 }
-STATUS_WORD = {"diverged": "diverged", "not_applicable": "n/a", "missing": "not yet run", "failed": "failed", "stale": "stale (config changed)"}
+STATUS_WORD = {"diverged": "diverged", "not_applicable": "n/a", "missing": "not yet run", "failed": "failed", "stale": "stale (config changed)",
+               "other_build": "other data build"}
 
 
 def sample_std(values: np.ndarray) -> float:

@@ -234,6 +234,38 @@ def test_a_run_from_another_config_is_reported_stale(tmp_path):
     assert suite.config_hash(cell) == before
 
 
+def test_a_run_on_another_dataset_build_stays_out_of_the_means(tmp_path):
+    """Two builds of one simulated dataset (another processor's round-off): the board keeps the
+    build most run files used; a run on the other build is listed as `other_build`, with both
+    builds in its note, is left out of the table's mean, and `data make` would warn about it."""
+    from benchmark import runner
+    from benchmark.aggregate import board_builds
+    from benchmark.tables import summarise
+
+    assert board_builds([("d", {"dataset_sha256": "b"}), ("d", {"dataset_sha256": "a"})])["d"] == ("a", {"a": 1, "b": 1})
+    suite = load_suite("smoke", work_dir=str(tmp_path / "w"), results_dir=str(tmp_path / "r"))
+    dataset = suite.cells[0].dataset
+    cells = [c for c in suite.cells if c.dataset == dataset][:3]
+    for i, cell in enumerate(cells):
+        write_json(suite.run_path(cell), {
+            "suite": "smoke", "task": cell.task, "protocol": "window", "dataset": cell.dataset,
+            "split_variant": "by_trajectory", "method": cell.variant, "variant": cell.variant, "seed": cell.seed,
+            "status": "ok", "note": "", "config_hash": suite.config_hash(cell), "command": f"snakemake {i}",
+            "dataset_sha256": ("b" if i == 2 else "a") * 64, "hardware": f"cpu {i}",
+            "rows": [{"split": "test", "metric": "mse", "convention": "mean_over_offsets", "horizon": 40,
+                      "offset": None, "value": 1.0 + i, "unit": "A^2"}]})
+    table, _ = collect(suite)
+    status = {(r.task, r.variant, r.seed): r.status for r in table.drop_duplicates(["task", "variant", "seed"]).itertuples()
+              if r.dataset == dataset and r.status != "missing"}
+    assert sorted(status.values()) == ["ok", "ok", "other_build"]
+    odd = table[table["status"] == "other_build"]
+    assert odd["note"].iloc[0].startswith(f"computed on another build of {dataset} (sha256 bbbbbbbbbbbb, 1 run file(s); "
+                                          "this one made on cpu 2) than the board's (aaaaaaaaaaaa, 2 run files)")
+    assert summarise(odd)["text"] == "other data build ×1"
+    assert "used build aaaaaaaaaaaa (made on cpu 0; cpu 1)" in runner.build_mismatch(suite, dataset, "b" * 64)
+    assert runner.build_mismatch(suite, dataset, "a" * 64) is None
+
+
 def test_checkpoints_are_keyed_by_config_and_data(tmp_path):
     """A changed method config (or regenerated data) never resumes another config's epochs."""
     from benchmark.runner import run_checkpoint_dir

@@ -132,6 +132,18 @@ def test_hardware_line_counts_runs_per_machine():
     assert line.startswith("- hardware: cpu A x2 (2 runs); cpu B x2 (1 run); gpu (1 run); each run's machine")
 
 
+def test_builds_line_names_runs_on_another_dataset_build():
+    import pandas as pd
+
+    from benchmark.leaderboard import builds_line
+
+    runs = pd.DataFrame({"dataset": ["a", "a", "b"], "status": ["ok", "missing", "ok"]})
+    assert builds_line(runs).startswith("- dataset builds: one per dataset; every run with a number used it")
+    runs.loc[2, "status"] = "other_build"
+    assert builds_line(runs).startswith("- dataset builds: 1 run(s) used another build of their dataset than the "
+                                        "board's (`b` 1) and are left out of the means")
+
+
 def test_task_tables_name_dataset_params():
     """A per-task table says which of its cells ran with dataset-specific params (lj_window's graph
     methods use a CPU-sized radius graph on LJ argon); a task without any says nothing."""
