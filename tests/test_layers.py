@@ -74,7 +74,12 @@ def test_fast_layer_equals_reference(mode, dtype, tol, block, monkeypatch):
     for a, b_ in zip(fast[:4], ref[:4]):
         torch.testing.assert_close(a, b_, atol=tol, rtol=tol)
     for name in fast[4]:
-        torch.testing.assert_close(fast[4][name], ref[4][name], atol=tol, rtol=tol, msg=name)
+        # A weight's gradient sums over every edge and spans 1e-3..1e3: element-wise tolerances
+        # fail on the elements that cancel to near zero wherever the CPU's kernels sum in another
+        # order (float32 on an AMD EPYC: 6e-4 relative on such an element, 7e-7 of the tensor's
+        # largest entry). Compare against the tensor's scale; a wrong gradient is off by O(1) of it.
+        scale = ref[4][name].abs().max().item()
+        torch.testing.assert_close(fast[4][name], ref[4][name], atol=tol * max(scale, 1.0), rtol=tol, msg=name)
     assert (fast[1] - x).abs().max() > 1e-2  # the layers moved the atoms: not a vacuous comparison
 
 
