@@ -51,6 +51,9 @@ def cell(table: pd.DataFrame, tasks, dataset, variant, metric, convention, facto
     values = ok.drop_duplicates("seed")["value"].to_numpy(dtype=float) * factor
     out = {"n": len(values), "mean": float(values.mean()) if len(values) else np.nan,
            "std": sample_std(values) if len(values) > 1 else np.nan}
+    # the seeds without a number, by status (a cell with n=1 should say what the other seeds are)
+    gaps = hits[~hits["seed"].isin(ok["seed"])].drop_duplicates("seed")["status"].value_counts().sort_index()
+    out["gaps"] = ", ".join(f"{STATUS_WORD.get(st, st)} ×{c}" for st, c in gaps.items())
     if not len(values):
         out["statuses"] = sorted(set(rows["status"]) - {"ok"})
         out["why"] = ", ".join(STATUS_WORD.get(s, s) for s in out["statuses"]) or ("not in suite" if not len(rows) else "no value")
@@ -63,7 +66,7 @@ def fmt(c: dict, digits: int = 4) -> str:
     text = f"{c['mean']:#.{digits}g}"
     if c["n"] > 1:
         text += f" ± {c['std']:.2g}"
-    return f"{text} (n={c['n']})"
+    return f"{text} (n={c['n']}; {c['gaps']})" if c.get("gaps") else f"{text} (n={c['n']})"
 
 
 def mark_best(cells: dict, variants, columns, lower: bool = True) -> dict:

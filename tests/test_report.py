@@ -132,6 +132,23 @@ def test_hardware_line_counts_runs_per_machine():
     assert line.startswith("- hardware: cpu A x2 (2 runs); cpu B x2 (1 run); gpu (1 run); each run's machine")
 
 
+def test_a_cell_names_its_seeds_without_a_number():
+    """A cell with some seeds done says what the others are (`n=1; not yet run ×2`), not only n=1."""
+    import pandas as pd
+
+    from benchmark.leaderboard import cell, fmt
+
+    base = {"task": "t", "dataset": "d", "variant": "v", "split": "test", "metric": "mse", "convention": "c"}
+    rows = pd.DataFrame([{**base, "seed": 0, "status": "ok", "value": 2.0},
+                         {**base, "seed": 1, "status": "missing", "value": None},
+                         {**base, "seed": 2, "status": "other_build", "value": 9.0}])
+    c = cell(rows, ["t"], "d", "v", "mse", "c")
+    assert (c["n"], c["mean"]) == (1, 2.0)
+    assert fmt(c) == "2.000 (n=1; not yet run ×1, other data build ×1)"
+    rows.loc[1:, "status"], rows.loc[1:, "value"] = "ok", [4.0, 6.0]
+    assert fmt(cell(rows, ["t"], "d", "v", "mse", "c")) == "4.000 ± 2 (n=3)"
+
+
 def test_builds_line_names_runs_on_another_dataset_build():
     import pandas as pd
 
