@@ -4,6 +4,7 @@
   mdhorizon validate [--suite S]
   mdhorizon data make DATASET [--suite S]
   mdhorizon data import KIND DIR [--suite S]   (verify + convert local copies of md17/rmd17/ala2 files)
+  mdhorizon data import DATASET DIR [--suite S]   (a built dataset, e.g. another machine's work/data/DATASET)
   mdhorizon data report DATASET [--suite S]    (physical validation -> <results>/data/DATASET.md + plots)
   mdhorizon split --task T --dataset D [--suite S]
   mdhorizon train|evaluate|run --task T --dataset D --method V --seed N [--suite S]
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from benchmark.config import Cell, ConfigError, load_suite
 
@@ -46,8 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sub.add_parser("validate", help="validate a suite config and print its matrix size"))
     p = sub.add_parser("data", help="make a dataset of the suite, or import local copies of downloaded files")
     p.add_argument("action", choices=["make", "import", "report"])
-    p.add_argument("dataset", help="make: a dataset of the suite; import: a dataset kind (md17, rmd17, ala2)")
-    p.add_argument("source", nargs="?", help="import: the directory holding the files")
+    p.add_argument("dataset", help="make: a dataset of the suite; import: a dataset kind (md17, rmd17, ala2) "
+                   "whose raw files DIR holds, or a dataset of the suite whose build (manifest.json and "
+                   "trajectories) DIR holds")
+    p.add_argument("source", nargs="?", help="import: the directory holding the files or the build")
     p.add_argument("--no-progress", action="store_true")
     _common(p)
     p = sub.add_parser("split", help="build the split file of a task on a dataset")
@@ -137,17 +141,25 @@ def _dispatch(args) -> int:
         return 0
     if args.command == "data":
         from benchmark.data.download import DownloadError, import_command
+        from benchmark.data.format import DataError
 
         try:
             if args.action == "import":
                 if not args.source:
                     raise ConfigError("data import needs a directory: mdhorizon data import <kind> /path/to/dir")
-                return import_command(suite, args.dataset, args.source, progress=not args.no_progress)
-            if args.dataset not in suite.datasets:
+                if not (args.dataset in suite.datasets and (Path(args.source) / "manifest.json").exists()):
+                    return import_command(suite, args.dataset, args.source, progress=not args.no_progress)
+                from benchmark.data.registry import import_build
+
+                entry = suite.datasets[args.dataset]  # a built dataset, e.g. another machine's work/data/<name>
+                ds = import_build(suite.dataset_dir(args.dataset), args.source, args.dataset, entry["kind"],
+                                  entry.get("params"), entry.get("seed", 0))
+            elif args.dataset not in suite.datasets:
                 raise ConfigError(f"{suite.path}: dataset {args.dataset!r} not in suite; "
                                   f"valid: {', '.join(suite.datasets)}")
-            ds = runner.make_data(suite, args.dataset, progress=not args.no_progress)
-        except DownloadError as exc:
+            else:
+                ds = runner.make_data(suite, args.dataset, progress=not args.no_progress)
+        except (DownloadError, DataError) as exc:
             print(f"mdhorizon: {exc}", file=sys.stderr)
             return 1
         print(f"{ds.path}: {len(ds)} trajectories, checksum {ds.checksum[:16]}")

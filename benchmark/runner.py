@@ -49,8 +49,9 @@ def build_mismatch(suite: Suite, dataset: str, checksum: str) -> str | None:
     return (f"warning: {suite.dataset_dir(dataset)} has checksum {checksum[:12]}, but {per_build[board]} run "
             f"file(s) of the board used build {board[:12]} (made on {'; '.join(hardware)}). Simulated data are "
             "bit-identical only on the same kind of processor; runs on this build get status 'other_build' "
-            "and stay out of the board's means. Run on a machine that regenerates the board's build, or rerun "
-            f"every cell on {dataset} here (delete its run files under {suite.results_dir}/runs).")
+            "and stay out of the board's means. Run on a machine that regenerates the board's build, import "
+            f"that build (`mdhorizon data import {dataset} <its work/data/{dataset}>`), or rerun every cell on "
+            f"{dataset} here (delete its run files under {suite.results_dir}/runs).")
 
 
 def make_split(suite: Suite, task: str, dataset: str) -> None:

@@ -266,6 +266,62 @@ def test_a_run_on_another_dataset_build_stays_out_of_the_means(tmp_path):
     assert runner.build_mismatch(suite, dataset, "a" * 64) is None
 
 
+def test_import_a_built_dataset_from_another_machine(tmp_path):
+    """`mdhorizon data import <dataset> DIR` copies another machine's build after checking every
+    file hash and that it is the suite's dataset; a tampered build or other params are refused."""
+    import shutil
+
+    import numpy as np
+
+    from benchmark.data.format import DataError
+    from benchmark.data.registry import import_build
+
+    suite_yaml = tmp_path / "faults.yaml"
+    suite_yaml.write_text(yaml.safe_dump(FAULTS_SUITE))
+    there, here = tmp_path / "there", tmp_path / "here"
+    made = _cli("data", "make", "lj_tiny", "--no-progress", "--suite", str(suite_yaml), "--work-dir", str(there),
+                cwd=ROOT)
+    assert made.returncode == 0, made.stderr
+    build = there / "data" / "lj_tiny"
+    got = _cli("data", "import", "lj_tiny", str(build), "--suite", str(suite_yaml), "--work-dir", str(here), cwd=ROOT)
+    assert got.returncode == 0, got.stderr
+    checksum = read_json(build / "manifest.json")["checksum"]
+    assert read_json(here / "data" / "lj_tiny" / "manifest.json")["checksum"] == checksum
+    assert f"checksum {checksum[:16]}" in got.stdout
+    params = FAULTS_SUITE["datasets"]["lj_tiny"]["params"]
+    assert import_build(here / "data" / "lj_tiny", build, "lj_tiny", "lj_argon", params, 0).checksum == checksum
+    with pytest.raises(DataError, match=r"params \(n_frames: 80, the suite wants 60\)"):
+        import_build(tmp_path / "x", build, "lj_tiny", "lj_argon", {**params, "n_frames": 60}, 0)
+    with pytest.raises(DataError, match="seed: 0, the suite wants 1"):
+        import_build(tmp_path / "x", build, "lj_tiny", "lj_argon", params, 1)
+    tampered = tmp_path / "tampered"
+    shutil.copytree(build, tampered)
+    positions = np.load(tampered / "traj_001" / "positions.npy")
+    positions[5, 0, 0] += 0.01
+    np.save(tampered / "traj_001" / "positions.npy", positions)
+    bad = _cli("data", "import", "lj_tiny", str(tampered), "--suite", str(suite_yaml), "--work-dir",
+               str(tmp_path / "elsewhere"), cwd=ROOT)
+    assert bad.returncode == 1 and "not a complete dataset build" in bad.stderr and "sha256 differs" in bad.stderr
+    assert not (tmp_path / "elsewhere" / "data" / "lj_tiny").exists()
+    with pytest.raises(DataError, match="already holds build"):
+        _import_over(here / "data" / "lj_tiny", build, tmp_path, params)
+
+
+def _import_over(target, build, tmp_path, params):
+    """Import another (valid) build over an existing one: refused."""
+    import shutil
+
+    from benchmark.data.format import write_manifest
+    from benchmark.data.registry import import_build
+
+    other = tmp_path / "other"
+    shutil.copytree(build, other)
+    shutil.rmtree(other / "traj_002")
+    manifest = read_json(build / "manifest.json")
+    write_manifest(other, name="lj_tiny", kind="lj_argon", params=manifest["params"], info=manifest["info"])
+    import_build(target, other, "lj_tiny", "lj_argon", params, 0)
+
+
 def test_checkpoints_are_keyed_by_config_and_data(tmp_path):
     """A changed method config (or regenerated data) never resumes another config's epochs."""
     from benchmark.runner import run_checkpoint_dir

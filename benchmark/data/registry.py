@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from benchmark.data.format import Dataset, open_dataset, write_manifest
+from benchmark.data.format import DataError, Dataset, open_dataset, write_manifest
 from benchmark.io import stable_hash
 
 
@@ -125,4 +125,50 @@ def make_dataset(out: str | Path, name: str, kind: str, params: dict | None, see
     info = {"kind": kind, "description": spec.description, "periodic": spec.periodic,
             "graph": spec.graph, "seed": seed}
     write_manifest(out, name=name, kind=kind, params=params, info=info)
+    return open_dataset(out)
+
+
+def import_build(out: str | Path, source: str | Path, name: str, kind: str, params: dict | None,
+                 seed: int) -> Dataset:
+    """Copy a built dataset directory (``manifest.json`` + trajectories, e.g. another machine's
+    ``work/data/<name>``) to ``out`` after checking it is this suite entry's dataset.
+
+    The simulated datasets are bit-identical only on the same kind of processor, so adding seeds
+    to a leaderboard made elsewhere needs that machine's build, not a regenerated one. Checked:
+    every file's sha256 against the manifest, the manifest's checksum against those hashes, and
+    its name, kind, params and seed against the entry (what ``make_dataset`` would write).
+    """
+    source, out = Path(source), Path(out)
+    try:
+        ds = open_dataset(source, verify=True)
+    except DataError as exc:
+        raise DataError(f"{source}: not a complete dataset build ({exc})") from None
+    m = ds.manifest
+    if stable_hash({k: v["sha256"] for k, v in m["files"].items()}, length=64) != m["checksum"]:
+        raise DataError(f"{source}/manifest.json: its checksum does not match its file hashes (edited?)")
+    expected = resolve_params(kind, params)
+    expected.setdefault("structure_seed", seed)
+    found = {"name": m.get("name"), "kind": m.get("kind"), "seed": m.get("info", {}).get("seed"),
+             "params": m.get("params")}
+    wanted = {"name": name, "kind": kind, "seed": seed, "params": expected}
+    wrong = [k for k in wanted if found[k] != wanted[k]]
+    if "params" in wrong:
+        keys = sorted(k for k in set(expected) | set(found["params"] or {})
+                      if expected.get(k) != (found["params"] or {}).get(k))
+        wrong[wrong.index("params")] = "params (" + ", ".join(
+            f"{k}: {(found['params'] or {}).get(k)!r}, the suite wants {expected.get(k)!r}" for k in keys) + ")"
+    if wrong:
+        raise DataError(f"{source}: another dataset than the suite's {name!r}: " + "; ".join(
+            w if w.startswith("params") else f"{w}: {found[w]!r}, the suite wants {wanted[w]!r}" for w in wrong))
+    if (out / "manifest.json").exists():
+        have = open_dataset(out).checksum
+        if have == m["checksum"]:
+            return open_dataset(out)
+        raise DataError(f"{out} already holds build {have[:12]} of {name}; delete it to import {m['checksum'][:12]}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.parent / f".import_{out.name}"
+    shutil.rmtree(partial, ignore_errors=True)
+    shutil.copytree(source, partial, ignore=shutil.ignore_patterns(".*"))
+    shutil.rmtree(out, ignore_errors=True)  # an unfinished generation (no manifest) is replaced
+    partial.rename(out)
     return open_dataset(out)
