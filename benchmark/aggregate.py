@@ -5,8 +5,8 @@ provenance.  Every cell the suite expects appears: a run JSON that does not
 exist yet gives rows with status ``missing`` (never silently dropped).
 
 One build of each dataset: the simulated datasets are bit-identical only on the
-same kind of processor (OpenMM's CPU platform gives other round-off on another
-instruction set, and MD amplifies it into other trajectories), so run files
+same kind of processor (the engines' round-off differs between processors, and
+MD amplifies it into other trajectories), so run files
 made on two machines can come from two builds of one dataset, statistically
 alike but not the same frames.  A mean over seeds, or a method against the
 static baseline, must not mix them: the board uses the build most of the
@@ -73,7 +73,8 @@ def collect(suite: Suite) -> tuple[pd.DataFrame, list[str]]:
                 f"computed on another build of {cell.dataset} (sha256 {run['dataset_sha256'][:12]}, "
                 f"{per_build[run['dataset_sha256']]} run file(s); this one made on {run.get('hardware')}) than the "
                 f"board's ({board[:12]}, {per_build[board]} run files): left out of the means; "
-                f"rerun it where the dataset regenerates as {board[:12]}: {run.get('command')}"))
+                f"rerun it where the dataset regenerates as {board[:12]} or on an imported copy of that build "
+                f"(`mdhorizon data import`): {run.get('command')}"))
         for row in run["rows"]:
             rows.append({**base, **{k: row.get(k) for k in ROW_COLUMNS}})
     table = pd.DataFrame(rows, columns=COLUMNS)
