@@ -303,6 +303,11 @@ def test_import_a_built_dataset_from_another_machine(tmp_path):
                str(tmp_path / "elsewhere"), cwd=ROOT)
     assert bad.returncode == 1 and "not a complete dataset build" in bad.stderr and "sha256 differs" in bad.stderr
     assert not (tmp_path / "elsewhere" / "data" / "lj_tiny").exists()
+    edited = tmp_path / "edited"
+    shutil.copytree(build, edited)
+    write_json(edited / "manifest.json", {**read_json(build / "manifest.json"), "checksum": "0" * 64})
+    with pytest.raises(DataError, match="its checksum does not match its file hashes"):
+        import_build(tmp_path / "y", edited, "lj_tiny", "lj_argon", params, 0)
     with pytest.raises(DataError, match="already holds build"):
         _import_over(here / "data" / "lj_tiny", build, tmp_path, params)
 

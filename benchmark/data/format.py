@@ -216,8 +216,14 @@ class Dataset:
         return self.manifest.get("info", {})
 
 
+def files_checksum(files: dict) -> str:
+    """A dataset's checksum: one sha256 over its manifest's per-file hashes."""
+    return stable_hash({k: v["sha256"] for k, v in files.items()}, length=64)
+
+
 def open_dataset(path: str | Path, verify: bool = False) -> Dataset:
-    """Open a dataset directory. ``verify=True`` re-hashes every file against the manifest."""
+    """Open a dataset directory. ``verify=True`` re-hashes every file against the manifest and the
+    manifest's checksum against those hashes."""
     path = Path(path)
     manifest_path = path / "manifest.json"
     if not manifest_path.exists():
@@ -239,6 +245,9 @@ def open_dataset(path: str | Path, verify: bool = False) -> Dataset:
                             f"(truncated or modified); delete {path} and regenerate it")
         if verify and sha256_file(file) != entry["sha256"]:
             raise DataError(f"{file}: sha256 differs from {manifest_path}; delete {path} and regenerate it")
+    if verify and files_checksum(manifest["files"]) != manifest["checksum"]:
+        raise DataError(f"{manifest_path}: its checksum does not match its file hashes (edited?); "
+                        f"delete {path} and regenerate it")
     return Dataset(path, manifest)
 
 
@@ -263,7 +272,7 @@ def write_manifest(path: str | Path, name: str, kind: str, params: dict, info: d
         "info": info or {},
         "trajectories": trajectories,
         "files": files,
-        "checksum": stable_hash({k: v["sha256"] for k, v in files.items()}, length=64),
+        "checksum": files_checksum(files),
     }
     write_json(path / "manifest.json", manifest)
     return manifest
