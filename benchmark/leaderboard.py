@@ -22,7 +22,7 @@ from benchmark.aggregate import read_metrics
 from benchmark.config import Suite
 from benchmark.io import atomic_path, write_text
 from benchmark.metrics import PRIMARY
-from benchmark.tables import STATUS_WORD, dataset_params_note, sample_std, task_history
+from benchmark.tables import STATUS_WORD, dataset_params_note, sample_std, status_counts, task_history
 
 PUBLISHED = Path(__file__).resolve().parent / "published.yaml"
 REFERENCE = ("static", "constant_velocity", "damped_velocity")  # trivial baselines: reference rows
@@ -52,8 +52,7 @@ def cell(table: pd.DataFrame, tasks, dataset, variant, metric, convention, facto
     out = {"n": len(values), "mean": float(values.mean()) if len(values) else np.nan,
            "std": sample_std(values) if len(values) > 1 else np.nan}
     # the seeds without a number, by status (a cell with n=1 should say what the other seeds are)
-    gaps = hits[~hits["seed"].isin(ok["seed"])].drop_duplicates("seed")["status"].value_counts().sort_index()
-    out["gaps"] = ", ".join(f"{STATUS_WORD.get(st, st)} ×{c}" for st, c in gaps.items())
+    out["gaps"] = status_counts(hits[~hits["seed"].isin(ok["seed"])].drop_duplicates("seed")["status"])
     if not len(values):
         out["statuses"] = sorted(set(rows["status"]) - {"ok"})
         out["why"] = ", ".join(STATUS_WORD.get(s, s) for s in out["statuses"]) or ("not in suite" if not len(rows) else "no value")

@@ -42,6 +42,11 @@ def fmt_mean_std(values: np.ndarray) -> str:
     return f"{values.mean():#.4g} ± {sample_std(values):.2g}"
 
 
+def status_counts(statuses: pd.Series) -> str:
+    """'not yet run ×2, other data build ×1': runs without a number, by status."""
+    return ", ".join(f"{STATUS_WORD.get(s, s)} ×{c}" for s, c in statuses.value_counts().sort_index().items())
+
+
 def summarise(runs: pd.DataFrame) -> dict:
     """Summary of one (variant, dataset) over seeds: mean/std and the reason for gaps."""
     ok = runs[(runs["status"] == "ok") & np.isfinite(runs["value"].astype(float))]
@@ -50,7 +55,7 @@ def summarise(runs: pd.DataFrame) -> dict:
     if len(ok):
         out["text"] = fmt_mean_std(ok["value"].to_numpy(dtype=float))
     if len(bad):
-        statuses = ", ".join(f"{STATUS_WORD.get(s, s)} ×{c}" for s, c in bad["status"].value_counts().sort_index().items())
+        statuses = status_counts(bad["status"])
         out["text"] = (out["text"] + f" ({statuses})") if out["text"] else statuses
         notes = sorted(set(n for n in bad["note"].dropna() if n))
         out["notes"] = notes
