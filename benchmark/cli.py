@@ -158,6 +158,10 @@ def _dispatch(args) -> int:
                 raise ConfigError(f"{suite.path}: dataset {args.dataset!r} not in suite; "
                                   f"valid: {', '.join(suite.datasets)}")
             else:
+                if not (suite.dataset_dir(args.dataset) / "manifest.json").exists():
+                    notice = runner.vendor_notice(suite, args.dataset)
+                    if notice:
+                        print(notice, file=sys.stderr)
                 ds = runner.make_data(suite, args.dataset, progress=not args.no_progress)
         except (DownloadError, DataError) as exc:
             print(f"mdhorizon: {exc}", file=sys.stderr)

@@ -35,23 +35,63 @@ def make_data(suite: Suite, dataset: str, progress: bool = True):
                         seed=entry.get("seed", 0), progress=progress)
 
 
-def build_mismatch(suite: Suite, dataset: str, checksum: str) -> str | None:
-    """A warning when this machine's build of ``dataset`` is not the one the board's run files used
-    (``benchmark.aggregate.board_builds``): runs on it would be left out of the means."""
+def _board_build(suite: Suite, dataset: str) -> tuple[str, int, list[str]] | None:
+    """The build of ``dataset`` the board's run files used (``benchmark.aggregate.board_builds``):
+    its sha256, how many run files used it and the machines they ran on; None without run files."""
     from benchmark.aggregate import board_builds
 
     runs = [(c.dataset, read_json(suite.run_path(c))) for c in suite.cells
             if c.dataset == dataset and suite.run_path(c).exists()]
     board, per_build = board_builds(runs).get(dataset, (None, {}))
-    if board is None or board == checksum:
+    if board is None:
         return None
-    hardware = sorted({r.get("hardware") or "?" for _, r in runs if r.get("dataset_sha256") == board})
-    return (f"warning: {suite.dataset_dir(dataset)} has checksum {checksum[:12]}, but {per_build[board]} run "
+    return board, per_build[board], sorted({r.get("hardware") or "?" for _, r in runs if r.get("dataset_sha256") == board})
+
+
+def build_mismatch(suite: Suite, dataset: str, checksum: str) -> str | None:
+    """A warning when this machine's build of ``dataset`` is not the one the board's run files used:
+    runs on it would be left out of the means."""
+    found = _board_build(suite, dataset)
+    if found is None or found[0] == checksum:
+        return None
+    board, n_runs, hardware = found
+    return (f"warning: {suite.dataset_dir(dataset)} has checksum {checksum[:12]}, but {n_runs} run "
             f"file(s) of the board used build {board[:12]} (made on {'; '.join(hardware)}). Simulated data are "
             "bit-identical only on the same kind of processor; runs on this build get status 'other_build' "
             "and stay out of the board's means. Run on a machine that regenerates the board's build, import "
             f"that build (`mdhorizon data import {dataset} <its work/data/{dataset}>`), or rerun every cell on "
             f"{dataset} here (delete its run files under {suite.results_dir}/runs).")
+
+
+def cpu_vendor(hardware: str) -> str | None:
+    """'Intel' or 'AMD' from a `hardware` string (`benchmark.io.hardware_string`), else None."""
+    cpu = hardware.split(";")[0]
+    return next((v for v in ("Intel", "AMD") if v in cpu), None)
+
+
+def vendor_notice(suite: Suite, dataset: str, here: str | None = None) -> str | None:
+    """Before simulating ``dataset``: a note when the board's build of it was made on another
+    processor vendor's machines, whose build this one will most likely not reproduce (OpenMM's
+    CPU platform takes 1/r from the vendor's own rsqrt estimate), so that the user knows before
+    the 20-80 minutes of simulation and not after them."""
+    from benchmark.data.registry import get_kind
+
+    if not get_kind(suite.datasets[dataset]["kind"]).simulated:
+        return None
+    found = _board_build(suite, dataset)
+    if found is None:
+        return None
+    board, n_runs, hardware = found
+    here = here or hardware_string()
+    mine, theirs = cpu_vendor(here), {cpu_vendor(h) for h in hardware}
+    if mine is None or None in theirs or mine in theirs:
+        return None
+    return (f"note: the board's build of {dataset} ({board[:12]}, {n_runs} run file(s)) was made on "
+            f"{'; '.join(hardware)}; this machine is {here}. Simulated builds differ between processor vendors "
+            "(README, 'Simulated data depend on the processor'), so this one will most likely not be the board's "
+            "and runs on it would get status 'other_build'. Simulating anyway (Ctrl-C stops; finished trajectories "
+            f"are kept); to add seeds to the board here, import a board build instead: `mdhorizon data import "
+            f"{dataset} DIR`.")
 
 
 def make_split(suite: Suite, task: str, dataset: str) -> None:

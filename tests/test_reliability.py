@@ -266,6 +266,31 @@ def test_a_run_on_another_dataset_build_stays_out_of_the_means(tmp_path):
     assert runner.build_mismatch(suite, dataset, "a" * 64) is None
 
 
+def test_data_make_says_before_simulating_when_the_board_build_came_from_another_vendor(tmp_path):
+    """The board's runs of a simulated dataset were made on Intel machines: on an AMD machine
+    `data make` says, before the simulation, that its build will most likely not be the board's."""
+    from benchmark import runner
+    from benchmark.data.registry import get_kind
+
+    assert runner.cpu_vendor("Intel(R) Xeon(R) Processor @ 2.80GHz x2") == "Intel"
+    assert runner.cpu_vendor("AMD EPYC x2; NVIDIA H200") == "AMD"
+    assert runner.cpu_vendor("x86_64 x2; AMD Instinct MI300X") is None  # a GPU's vendor is not the CPU's
+    assert get_kind("lj_argon").simulated and not get_kind("md17").simulated
+    suite = load_suite("smoke", work_dir=str(tmp_path / "w"), results_dir=str(tmp_path / "r"))
+    dataset = suite.cells[0].dataset
+    assert get_kind(suite.datasets[dataset]["kind"]).simulated
+    assert runner.vendor_notice(suite, dataset, here="AMD EPYC x2") is None  # no board runs yet
+    for i, cell in enumerate([c for c in suite.cells if c.dataset == dataset][:2]):
+        write_json(suite.run_path(cell), {"dataset": dataset, "status": "ok", "dataset_sha256": "a" * 64,
+                                          "hardware": f"Intel(R) Xeon(R) Processor{' @ 2.80GHz' * i} x2"})
+    note = runner.vendor_notice(suite, dataset, here="AMD EPYC x2")
+    assert note.startswith(f"note: the board's build of {dataset} (aaaaaaaaaaaa, 2 run file(s)) was made on "
+                           "Intel(R) Xeon(R) Processor @ 2.80GHz x2; Intel(R) Xeon(R) Processor x2; this machine is AMD EPYC x2.")
+    assert f"mdhorizon data import {dataset} DIR" in note
+    assert runner.vendor_notice(suite, dataset, here="Intel(R) Xeon(R) Gold 6338 x8") is None
+    assert runner.vendor_notice(suite, dataset, here="Apple M2 x8") is None  # unknown vendor: no guess
+
+
 def test_import_a_built_dataset_from_another_machine(tmp_path):
     """`mdhorizon data import <dataset> DIR` copies another machine's build after checking every
     file hash and that it is the suite's dataset; a tampered build or other params are refused."""

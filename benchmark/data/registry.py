@@ -33,6 +33,11 @@ class DatasetKind:
     def defaults(self) -> dict:
         return dict(importlib.import_module(self.module).DEFAULTS)
 
+    @property
+    def simulated(self) -> bool:
+        """Generated here (OpenMM, tblite), not downloaded: its bytes depend on the processor."""
+        return not hasattr(importlib.import_module(self.module), "make")
+
 
 KINDS: dict[str, DatasetKind] = {
     k.name: k
