@@ -126,3 +126,9 @@ def hardware_string(device: str = "cpu") -> str:
         except Exception:  # pragma: no cover - only on GPU machines
             pass
     return text
+
+
+def cpu_vendor(hardware: str) -> str | None:
+    """'Intel' or 'AMD' from a `hardware` string (``hardware_string``; a GPU after ';' is not read), else None."""
+    cpu = hardware.split(";")[0]
+    return next((v for v in ("Intel", "AMD") if v in cpu), None)

@@ -20,7 +20,7 @@ import yaml
 
 from benchmark.aggregate import read_metrics
 from benchmark.config import Suite
-from benchmark.io import atomic_path, write_text
+from benchmark.io import atomic_path, cpu_vendor, write_text
 from benchmark.metrics import PRIMARY
 from benchmark.tables import STATUS_WORD, dataset_params_note, sample_std, status_counts, task_history
 
@@ -558,17 +558,36 @@ def hardware_line(hardware: pd.Series) -> str:
     return f"- hardware: {'; '.join(parts)}; each run's machine is in the `hardware` column of `metrics.csv`"
 
 
-def builds_line(runs: pd.DataFrame) -> str:
+def builds_line(suite: Suite, runs: pd.DataFrame) -> str:
     """One line on the dataset builds behind the numbers (``benchmark.aggregate``: one build per
-    dataset; runs on another build are kept with status ``other_build`` and left out of the means)."""
+    dataset; runs on another build are kept with status ``other_build`` and left out of the means),
+    with the processor vendor the simulated builds came from (they regenerate byte for byte only
+    on that vendor's processors)."""
+    from benchmark.data.registry import get_kind
+
     other = runs[runs["status"] == "other_build"]
     if other.empty:
-        return ("- dataset builds: one per dataset; every run with a number used it (its sha256 is in the "
+        line = ("- dataset builds: one per dataset; every run with a number used it (its sha256 is in the "
                 "`dataset_sha256` column of `metrics.csv`)")
-    per = ", ".join(f"`{ds}` {n}" for ds, n in other["dataset"].value_counts().sort_index().items())
-    return (f"- dataset builds: {len(other)} run(s) used another build of their dataset than the board's ({per}) "
-            "and are left out of the means (`other data build` in the tables; simulated data are "
-            "bit-identical only on the same kind of processor)")
+    else:
+        per = ", ".join(f"`{ds}` {n}" for ds, n in other["dataset"].value_counts().sort_index().items())
+        line = (f"- dataset builds: {len(other)} run(s) used another build of their dataset than the board's ({per}) "
+                "and are left out of the means (`other data build` in the tables)")
+    ok = runs[(runs["status"] == "ok") & runs["dataset"].map(
+        lambda d: d in suite.datasets and get_kind(suite.datasets[d]["kind"]).simulated)]
+    vendors = {d: {cpu_vendor(str(h)) for h in g["hardware"]} for d, g in ok.groupby("dataset")}
+    by_vendor: dict[str, list[str]] = {}
+    for d, found in sorted(vendors.items()):
+        by_vendor.setdefault(" and ".join(sorted(found)) if None not in found else "", []).append(d)
+    if not by_vendor or "" in by_vendor:  # a machine of unknown vendor: say nothing rather than guess
+        return line
+    if len(by_vendor) == 1:
+        made = f"all made on {next(iter(by_vendor))} processors"
+    else:
+        made = "made on " + " and ".join(f"{v} ({', '.join(f'`{d}`' for d in ds)})" for v, ds in by_vendor.items()) + " processors"
+    return (f"{line}; the simulated ones were {made} and regenerate byte for byte only on the same vendor's "
+            "(README, *Simulated data depend on the processor*; elsewhere, `mdhorizon data import` takes a "
+            "board build)")
 
 
 def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
@@ -579,7 +598,7 @@ def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
              f"- runs expected: {len(runs)}; with a number: {len(ok)}"
              + "".join(f"; {STATUS_WORD.get(s, s)}: {c}" for s, c in runs["status"].value_counts().sort_index().items() if s != "ok"),
              hardware_line(ok["hardware"]),
-             builds_line(runs),
+             builds_line(suite, runs),
              git_sha_line(ok["git_sha"]),
              f"- total train time: {ok.loc[ok['reused_model_of'].isna(), 'train_seconds'].sum() / 3600:.2f} h "
              "over the runs with a number, each trained model counted once (seed-independent methods are "

@@ -21,7 +21,7 @@ from benchmark.config import Cell, Suite
 from benchmark.data.format import open_dataset
 from benchmark.data.registry import make_dataset
 from benchmark.evaluation import evaluate_part
-from benchmark.io import atomic_path, git_sha, hardware_string, read_json, stable_hash, write_json
+from benchmark.io import atomic_path, cpu_vendor, git_sha, hardware_string, read_json, stable_hash, write_json
 from benchmark.metrics import placeholder_rows
 from benchmark.tasks import SPECS, build_split, load_split, open_parts
 from benchmark.devices import resolve_device
@@ -61,12 +61,6 @@ def build_mismatch(suite: Suite, dataset: str, checksum: str) -> str | None:
             "and stay out of the board's means. Run on a machine that regenerates the board's build, import "
             f"that build (`mdhorizon data import {dataset} <its work/data/{dataset}>`), or rerun every cell on "
             f"{dataset} here (delete its run files under {suite.results_dir}/runs).")
-
-
-def cpu_vendor(hardware: str) -> str | None:
-    """'Intel' or 'AMD' from a `hardware` string (`benchmark.io.hardware_string`), else None."""
-    cpu = hardware.split(";")[0]
-    return next((v for v in ("Intel", "AMD") if v in cpu), None)
 
 
 def vendor_notice(suite: Suite, dataset: str, here: str | None = None) -> str | None:

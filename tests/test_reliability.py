@@ -271,10 +271,11 @@ def test_data_make_says_before_simulating_when_the_board_build_came_from_another
     `data make` says, before the simulation, that its build will most likely not be the board's."""
     from benchmark import runner
     from benchmark.data.registry import get_kind
+    from benchmark.io import cpu_vendor
 
-    assert runner.cpu_vendor("Intel(R) Xeon(R) Processor @ 2.80GHz x2") == "Intel"
-    assert runner.cpu_vendor("AMD EPYC x2; NVIDIA H200") == "AMD"
-    assert runner.cpu_vendor("x86_64 x2; AMD Instinct MI300X") is None  # a GPU's vendor is not the CPU's
+    assert cpu_vendor("Intel(R) Xeon(R) Processor @ 2.80GHz x2") == "Intel"
+    assert cpu_vendor("AMD EPYC x2; NVIDIA H200") == "AMD"
+    assert cpu_vendor("x86_64 x2; AMD Instinct MI300X") is None  # a GPU's vendor is not the CPU's
     assert get_kind("lj_argon").simulated and not get_kind("md17").simulated
     suite = load_suite("smoke", work_dir=str(tmp_path / "w"), results_dir=str(tmp_path / "r"))
     dataset = suite.cells[0].dataset

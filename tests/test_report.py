@@ -154,11 +154,24 @@ def test_builds_line_names_runs_on_another_dataset_build():
 
     from benchmark.leaderboard import builds_line
 
-    runs = pd.DataFrame({"dataset": ["a", "a", "b"], "status": ["ok", "missing", "ok"]})
-    assert builds_line(runs).startswith("- dataset builds: one per dataset; every run with a number used it")
+    suite = load_suite("smoke")  # one simulated dataset, lj_tiny
+    runs = pd.DataFrame({"dataset": ["lj_tiny", "lj_tiny", "b"], "status": ["ok", "missing", "ok"],
+                         "hardware": ["Intel(R) Xeon(R) Processor x2", None, "AMD EPYC x2"]})
+    line = builds_line(suite, runs)
+    assert line.startswith("- dataset builds: one per dataset; every run with a number used it")
+    # the simulated dataset's vendor is named; `b` is not a dataset of the suite (no kind: not named)
+    assert "; the simulated ones were all made on Intel processors and regenerate byte for byte only" in line
+    runs.loc[1, ["status", "hardware"]] = ["ok", "AMD EPYC x2"]  # two vendors behind one build: both named
+    assert "were all made on AMD and Intel processors" in builds_line(suite, runs)
+    two = pd.DataFrame({"dataset": ["lj_argon", "tip3p_water"], "status": ["ok", "ok"],
+                        "hardware": ["Intel(R) Xeon(R) Processor x2", "AMD EPYC x2"]})
+    assert "were made on Intel (`lj_argon`) and AMD (`tip3p_water`) processors" in builds_line(load_suite("default"), two)
+    runs.loc[0, "hardware"] = "Apple M2 x8"  # an unknown vendor: no guess
+    assert "processors" not in builds_line(suite, runs)
+    runs.loc[1, "status"] = "missing"
     runs.loc[2, "status"] = "other_build"
-    assert builds_line(runs).startswith("- dataset builds: 1 run(s) used another build of their dataset than the "
-                                        "board's (`b` 1) and are left out of the means")
+    assert builds_line(suite, runs).startswith("- dataset builds: 1 run(s) used another build of their dataset than "
+                                               "the board's (`b` 1) and are left out of the means")
 
 
 def test_task_tables_name_dataset_params():
