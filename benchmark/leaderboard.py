@@ -573,14 +573,14 @@ def builds_line(suite: Suite, runs: pd.DataFrame) -> str:
         per = ", ".join(f"`{ds}` {n}" for ds, n in other["dataset"].value_counts().sort_index().items())
         line = (f"- dataset builds: {len(other)} run(s) used another build of their dataset than the board's ({per}) "
                 "and are left out of the means (`other data build` in the tables)")
-    ok = runs[(runs["status"] == "ok") & runs["dataset"].map(
-        lambda d: d in suite.datasets and get_kind(suite.datasets[d]["kind"]).simulated)]
+    simulated = [d for d, entry in suite.datasets.items() if get_kind(entry["kind"]).simulated]
+    ok = runs[(runs["status"] == "ok") & runs["dataset"].isin(simulated)]
     vendors = {d: {cpu_vendor(str(h)) for h in g["hardware"]} for d, g in ok.groupby("dataset")}
+    if not vendors or any(None in found for found in vendors.values()):
+        return line  # a machine of unknown vendor: say nothing rather than guess
     by_vendor: dict[str, list[str]] = {}
     for d, found in sorted(vendors.items()):
-        by_vendor.setdefault(" and ".join(sorted(found)) if None not in found else "", []).append(d)
-    if not by_vendor or "" in by_vendor:  # a machine of unknown vendor: say nothing rather than guess
-        return line
+        by_vendor.setdefault(" and ".join(sorted(found)), []).append(d)
     if len(by_vendor) == 1:
         made = f"all made on {next(iter(by_vendor))} processors"
     else:
