@@ -15,7 +15,7 @@ from pathlib import Path
 from benchmark.config import Cell, check_workflow_config, load_suite
 from benchmark.leaderboard import leaderboard_outputs
 from benchmark.spectrum import fig4_cell, fig4_outputs
-from benchmark.runner import reused_model, reused_seed
+from benchmark.runner import data_jobs, reused_model, reused_seed
 
 check_workflow_config(config)
 SUITE = load_suite(
@@ -66,12 +66,13 @@ rule data:
         WORK / "data" / "{dataset}" / "manifest.json",
     log:
         WORK / "logs" / SUITE.name / "data" / "{dataset}.log",
-    threads: 1
+    # one process per simulated trajectory, as many at once as --cores allows (same bytes as one)
+    threads: lambda wildcards: data_jobs(SUITE, wildcards.dataset)
     resources:
-        mem_mb=mem_mb(4000),
+        mem_mb=lambda wildcards, attempt, threads: 4000 * attempt * threads,
         runtime=runtime_min(240),
     shell:
-        "{CLI} data make {wildcards.dataset} {COMMON} 2> >(tee {log} >&2)"
+        "{CLI} data make {wildcards.dataset} --jobs {threads} {COMMON} 2> >(tee {log} >&2)"
 
 
 rule data_report:

@@ -2,7 +2,7 @@
 
   mdhorizon list methods|datasets|suites|cells [--suite S]
   mdhorizon validate [--suite S]
-  mdhorizon data make DATASET [--suite S]
+  mdhorizon data make DATASET [--jobs N] [--suite S]
   mdhorizon data import KIND DIR [--suite S]   (verify + convert local copies of md17/rmd17/ala2 files)
   mdhorizon data import DATASET DIR [--suite S]   (a built dataset, e.g. another machine's work/data/DATASET)
   mdhorizon data report DATASET [--suite S]    (physical validation -> <results>/data/DATASET.md + plots)
@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "trajectories) DIR holds")
     p.add_argument("source", nargs="?", help="import: the directory holding the files or the build")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="make: trajectories simulated at once, one process each (same bytes as 1)")
     _common(p)
     p = sub.add_parser("split", help="build the split file of a task on a dataset")
     p.add_argument("--task", required=True)
@@ -162,7 +164,7 @@ def _dispatch(args) -> int:
                     notice = runner.vendor_notice(suite, args.dataset)
                     if notice:
                         print(notice, file=sys.stderr)
-                ds = runner.make_data(suite, args.dataset, progress=not args.no_progress)
+                ds = runner.make_data(suite, args.dataset, progress=not args.no_progress, jobs=args.jobs)
         except (DownloadError, DataError) as exc:
             print(f"mdhorizon: {exc}", file=sys.stderr)
             return 1

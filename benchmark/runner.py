@@ -19,7 +19,7 @@ import torch
 from benchmark import METRICS_VERSION
 from benchmark.config import Cell, Suite
 from benchmark.data.format import open_dataset
-from benchmark.data.registry import make_dataset
+from benchmark.data.registry import get_kind, make_dataset, resolve_params
 from benchmark.evaluation import evaluate_part
 from benchmark.io import atomic_path, cpu_vendor, git_sha, hardware_string, read_json, stable_hash, write_json
 from benchmark.metrics import placeholder_rows
@@ -29,10 +29,19 @@ from benchmark.training import Diverged, seed_everything
 from methods import REGISTRY, Budget, make_method
 
 
-def make_data(suite: Suite, dataset: str, progress: bool = True):
+def make_data(suite: Suite, dataset: str, progress: bool = True, jobs: int = 1):
     entry = suite.datasets[dataset]
     return make_dataset(suite.dataset_dir(dataset), dataset, entry["kind"], entry.get("params"),
-                        seed=entry.get("seed", 0), progress=progress)
+                        seed=entry.get("seed", 0), progress=progress, jobs=jobs)
+
+
+def data_jobs(suite: Suite, dataset: str) -> int:
+    """How many processes building ``dataset`` can use: one per simulated trajectory (the data
+    rule's threads; Snakemake lowers them to --cores); 1 for a downloaded dataset."""
+    entry = suite.datasets[dataset]
+    if not get_kind(entry["kind"]).simulated:
+        return 1
+    return int(resolve_params(entry["kind"], entry.get("params"))["n_trajectories"])
 
 
 def _board_build(suite: Suite, dataset: str) -> tuple[str, int, list[str]] | None:
@@ -68,8 +77,6 @@ def vendor_notice(suite: Suite, dataset: str, here: str | None = None) -> str | 
     processor vendor's machines, whose build this one will most likely not reproduce (OpenMM's
     CPU platform takes 1/r from the vendor's own rsqrt estimate), so that the user knows before
     the 20-80 minutes of simulation and not after them."""
-    from benchmark.data.registry import get_kind
-
     if not get_kind(suite.datasets[dataset]["kind"]).simulated:
         return None
     found = _board_build(suite, dataset)

@@ -12,6 +12,7 @@ import pytest
 from benchmark.data import registry
 from benchmark.data.format import open_dataset
 from benchmark.data.registry import make_dataset
+from conftest import TINY_LJ
 from benchmark.data.report import (density_g_cm3, dihedrals, max_frame_displacement, min_pair_distance,
                                    ramachandran_basins, rdf, temperature_series, write_report)
 
@@ -114,6 +115,38 @@ def test_same_seed_is_byte_identical(datasets, tmp_path, kind):
     assert first.checksum == again.checksum
     other = make_dataset(tmp_path / "c", kind, kind, params, seed=4, progress=False)
     assert other.checksum != first.checksum
+
+
+def test_parallel_build_is_byte_identical(lj_dataset, tmp_path):
+    """--jobs 2: one process per trajectory, the same files as the sequential build; a third
+    trajectory waits for a free worker; every frame reaches the parent's progress bar."""
+    class Bar:
+        n = 0
+
+        def update(self, k=1):
+            self.n += k
+
+        def close(self):
+            pass
+
+    bar = Bar()
+    real = registry.tqdm
+    registry.tqdm = lambda **kw: bar
+    try:
+        par = make_dataset(tmp_path / "par", "lj_tiny", "lj_argon", TINY_LJ, seed=0, jobs=2)
+    finally:
+        registry.tqdm = real
+    assert par.manifest["files"] == lj_dataset.manifest["files"]
+    assert par.checksum == lj_dataset.checksum
+    assert bar.n == TINY_LJ["n_trajectories"] * TINY_LJ["n_frames"]
+
+
+def test_parallel_build_raises_a_worker_error(tmp_path):
+    """A trajectory that fails in a worker fails the build with its own error, and no manifest."""
+    with pytest.raises(ValueError, match="raise n_particles"):
+        make_dataset(tmp_path / "bad", "bad", "lj_argon", {"n_particles": 8, "n_trajectories": 2}, seed=0,
+                     progress=False, jobs=2)
+    assert not (tmp_path / "bad" / "manifest.json").exists()
 
 
 def test_interrupted_generation_resumes(tmp_path, monkeypatch):

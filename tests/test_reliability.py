@@ -292,6 +292,15 @@ def test_data_make_says_before_simulating_when_the_board_build_came_from_another
     assert runner.vendor_notice(suite, dataset, here="Apple M2 x8") is None  # unknown vendor: no guess
 
 
+def test_data_rule_threads_are_the_simulated_trajectories():
+    """The data rule's threads (`mdhorizon data make --jobs`): one per simulated trajectory, one for a
+    download, whose files are fetched in order."""
+    from benchmark import runner
+
+    assert runner.data_jobs(load_suite("default"), "lj_argon") == 8
+    assert runner.data_jobs(load_suite("paper"), "md17_aspirin") == 1
+
+
 def test_import_a_built_dataset_from_another_machine(tmp_path):
     """`mdhorizon data import <dataset> DIR` copies another machine's build after checking every
     file hash and that it is the suite's dataset; a tampered build or other params are refused."""

@@ -11,9 +11,12 @@ it in ``KINDS`` below.
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 import shutil
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty
 
 from tqdm import tqdm
 
@@ -92,14 +95,75 @@ def trajectory_seed(dataset_seed: int, index: int) -> int:
     return int(stable_hash({"dataset_seed": dataset_seed, "trajectory": index}, length=8), 16)
 
 
+def _simulate(module: str, out: Path, params: dict, index: int, seed: int, progress) -> None:
+    """Trajectory ``index`` into ``out/.partial_traj_NNN``, renamed ``traj_NNN`` when complete."""
+    generator = importlib.import_module(module)
+    final = out / f"traj_{index:03d}"
+    partial = out / f".partial_traj_{index:03d}"
+    if not getattr(generator, "RESUMABLE", False):
+        shutil.rmtree(partial, ignore_errors=True)
+    generator.generate_trajectory(partial, params, index, seed, progress)
+    shutil.rmtree(final, ignore_errors=True)
+    partial.rename(final)
+
+
+class _QueueProgress:
+    """A worker's progress bar: frame counts go to the parent process, which owns the tqdm bar."""
+
+    queue = None  # set in each worker by _init_worker
+
+    def update(self, n: int = 1) -> None:
+        self.queue.put(n)
+
+
+def _init_worker(queue) -> None:
+    _QueueProgress.queue = queue
+
+
+def _simulate_in_worker(module, out, params, index, seed) -> None:
+    _simulate(module, out, params, index, seed, _QueueProgress())
+
+
+def _simulate_parallel(module: str, out: Path, params: dict, todo: list[int], seed: int, jobs: int, bar) -> None:
+    """One process per trajectory, ``jobs`` at a time. Each trajectory has its own seed and its own
+    single-threaded engine, so the files are the same bytes as a sequential build's."""
+    ctx = multiprocessing.get_context("spawn")  # no forked OpenMM/torch state in the workers
+    queue = ctx.Queue()
+    with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=ctx, initializer=_init_worker,
+                             initargs=(queue,)) as pool:
+        futures = [pool.submit(_simulate_in_worker, module, out, params, i, trajectory_seed(seed, i))
+                   for i in todo]
+        try:
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_EXCEPTION)
+                _drain(queue, bar)
+                for f in done:
+                    f.result()  # a worker's error, raised here
+            _drain(queue, bar)
+        except BaseException:  # an error or Ctrl-C: finished trajectories and checkpoints stay
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _drain(queue, bar) -> None:
+    while True:
+        try:
+            bar.update(queue.get_nowait())
+        except Empty:
+            return
+
+
 def make_dataset(out: str | Path, name: str, kind: str, params: dict | None, seed: int,
-                 progress: bool = True) -> Dataset:
+                 progress: bool = True, jobs: int = 1) -> Dataset:
     """Generate (or finish generating) a dataset; finished trajectories are kept.
 
     Each trajectory is written to a temporary directory and renamed when
     complete, so an interrupted run resumes at the first missing trajectory.
     A generator module with ``RESUMABLE = True`` keeps checkpoints inside that
     directory and continues an interrupted trajectory from its last checkpoint.
+    ``jobs`` > 1 simulates that many trajectories at once, each in its own process
+    (the same bytes as ``jobs=1``: trajectories are independent).
     """
     out = Path(out)
     spec = get_kind(kind)
@@ -118,14 +182,11 @@ def make_dataset(out: str | Path, name: str, kind: str, params: dict | None, see
     frames = params.get("n_frames", 1)
     bar = tqdm(total=len(todo) * frames, desc=f"{name}: {len(todo)}/{n_traj} trajectories to simulate",
                unit="frame", disable=not progress, mininterval=2.0)
-    for i in todo:
-        final = out / f"traj_{i:03d}"
-        partial = out / f".partial_traj_{i:03d}"
-        if not getattr(generator, "RESUMABLE", False):
-            shutil.rmtree(partial, ignore_errors=True)
-        generator.generate_trajectory(partial, params, i, trajectory_seed(seed, i), bar)
-        shutil.rmtree(final, ignore_errors=True)
-        partial.rename(final)
+    if jobs > 1 and len(todo) > 1:
+        _simulate_parallel(spec.module, out, params, todo, seed, jobs, bar)
+    for i in todo:  # all of them with jobs=1; none left after a parallel build
+        if not (out / f"traj_{i:03d}" / "meta.json").exists():
+            _simulate(spec.module, out, params, i, trajectory_seed(seed, i), bar)
     bar.close()
     info = {"kind": kind, "description": spec.description, "periodic": spec.periodic,
             "graph": spec.graph, "seed": seed}
