@@ -193,7 +193,9 @@ def rank_columns(suite: Suite, table: pd.DataFrame):
     A column is ranked only once it is complete: every method of its task has a number there, or
     diverged/failed (ranked after every number, tied), or is not applicable (left out). Ranking a
     partial column would let the cheap reference baselines, which finish first, rank 1 of 3 in
-    columns the learned methods have not reached. Also returns the columns ranked."""
+    columns the learned methods have not reached. A rank is kept with the column's size, ``(rank,
+    methods ranked)``: tasks run different numbers of methods (3rd of 4 is not 3rd of 13). Also
+    returns the columns ranked."""
     columns = [(t, d) for t in suite.tasks for d in suite.task_datasets(t)]
     variants = list(suite.methods)
     cells, ranks, ranked = {}, {v: [] for v in variants}, []
@@ -209,12 +211,43 @@ def rank_columns(suite: Suite, table: pd.DataFrame):
             continue
         ranked.append((t, d))
         scored = sorted((c["mean"], v) for v, c in col.items() if outcome[v] == "number")
+        size = len(scored) + sum(o == "failed" for o in outcome.values())
         for r, (_, v) in enumerate(scored, start=1):
-            ranks[v].append(r)
+            ranks[v].append((r, size))
         for v in variants:
             if outcome[v] == "failed":
-                ranks[v].append(len(scored) + 1)
+                ranks[v].append((len(scored) + 1, size))
     return columns, variants, cells, ranks, ranked
+
+
+def rank_stats(ranks: list[tuple[int, int]]) -> tuple[float, float]:
+    """Mean rank, and mean normalised rank: (rank - 1) / (methods ranked - 1), 0 = best and 1 = last
+    in every cell whatever its size, so methods ranked in cells of different sizes compare."""
+    return (float(np.mean([r for r, _ in ranks])),
+            float(np.mean([(r - 1) / (n - 1) if n > 1 else 0.0 for r, n in ranks])))
+
+
+def beats_static(cells: dict, v: str, ranked: list) -> str:
+    """In how many complete cells ``v``'s mean is below the static baseline's (predicting the last
+    observed frame), of those both have an outcome in; a diverged or failed run does not beat it."""
+    if v == "static":
+        return "–"
+    both = [c for c in ranked if _outcome(cells[("static", c)]) == "number"
+            and _outcome(cells[(v, c)]) in ("number", "failed")]
+    wins = sum(_outcome(cells[(v, c)]) == "number" and cells[(v, c)]["mean"] < cells[("static", c)]["mean"]
+               for c in both)
+    return f"{wins}/{len(both)}" if both else "–"
+
+
+def rank_note(suite: Suite) -> str:
+    """What the rank columns mean, with the range of methods per task."""
+    sizes = sorted({len(suite.task_methods(t)) for t in suite.tasks})
+    spread = f"run {sizes[0]} to {sizes[-1]} methods" if len(sizes) > 1 else f"all run {sizes[0]} methods"
+    return ("Sorted by normalised rank: (rank - 1) / (methods ranked - 1) averaged over the complete cells, "
+            f"0 = best and 1 = last in every one; the tasks {spread}, so a plain mean rank (1 = best, also "
+            "shown) favours the methods that only run in small tasks. Beats static: the complete cells where "
+            "the method's mean is below the static baseline's (the last observed frame held), of those it "
+            "has a result in.")
 
 
 def rank_rule(ranked: int, total: int) -> str:
@@ -231,16 +264,15 @@ def cross_paper(suite: Suite, table: pd.DataFrame) -> str:
     """Every method x every (task, dataset): the task's primary test metric and the mean rank."""
     columns, variants, cells, ranks, ranked = rank_columns(suite, table)
     text = mark_best(cells, variants, columns)
-    header = ["method", "mean rank", "cells ranked",
+    header = ["method", "normalised rank", "mean rank", "cells ranked", "beats static",
               *[f"{t}<br>{d}" + (f" †{task_history(suite, t)}" if task_history(suite, t) else "") for t, d in columns]]
-    rows = [[v, f"{np.mean(ranks[v]):.2f}" if ranks[v] else "–", str(len(ranks[v])),
-             *[text[(v, c)] for c in columns]] for v in variants]
-    rows.sort(key=lambda r: (r[1] == "–", float(r[1]) if r[1] != "–" else 0.0))
+    order = sorted(variants, key=lambda v: (not ranks[v], rank_stats(ranks[v])[1] if ranks[v] else 0.0))
+    rows = [[v, *([f"{x:.2f}" for x in reversed(rank_stats(ranks[v]))] if ranks[v] else ["–", "–"]),
+             str(len(ranks[v])), beats_static(cells, v, ranked), *[text[(v, c)] for c in columns]] for v in order]
     lines = ["# Cross-paper matrix: every method on every dataset and protocol", "",
              f"Suite `{suite.name}`, test split, each task's primary metric (window: MSE mean over offsets, Å²; "
-             f"extrapolate: full-domain MSE, Å²). Mean rank (1 = best) over the complete cells; '–' = not in "
-             f"this task; †L = computed with L frames of history before t0. "
-             + rank_rule(len(ranked), len(columns)), ""]
+             f"extrapolate: full-domain MSE, Å²). '–' = not in this task; †L = computed with L frames of history "
+             "before t0. " + rank_note(suite) + " " + rank_rule(len(ranked), len(columns)), ""]
     note = dataset_params_note(suite, variants, sorted({d for _, d in columns}))
     return "\n".join(lines + md_table(header, rows) + [""] + note + [FOOTER])
 
@@ -252,15 +284,16 @@ HEADLINE = ("<!-- headline:start -->", "<!-- headline:end -->")
 def headline(suite: Suite, table: pd.DataFrame) -> str:
     """The README's headline block: the cross-paper matrix's mean ranks, from ``metrics.csv`` only."""
     columns, variants, cells, ranks, ranked = rank_columns(suite, table)
-    rows = [[v, f"{np.mean(ranks[v]):.2f}", str(len(ranks[v])),
+    rows = [[v, *[f"{x:.2f}" for x in reversed(rank_stats(ranks[v]))], str(len(ranks[v])),
+             beats_static(cells, v, ranked),
              ", ".join(sorted({d for t, d in ranked if _outcome(cells[(v, (t, d))]) in ("number", "failed")}))]
-            for _, v in sorted((np.mean(ranks[v]), v) for v in variants if ranks[v])]
-    lines = [HEADLINE[0], "", f"**Headline** (suite `{suite.name}`): the mean rank of every method over the "
-             "(task, dataset) cells of the cross-paper matrix (test split, each task's primary metric; "
-             "1 = best). " + rank_rule(len(ranked), len(columns)) + " The numbers behind it: "
+            for _, v in sorted((rank_stats(ranks[v])[1], v) for v in variants if ranks[v])]
+    lines = [HEADLINE[0], "", f"**Headline** (suite `{suite.name}`): every method's ranks over the "
+             "(task, dataset) cells of the cross-paper matrix (test split, each task's primary metric). "
+             + rank_note(suite) + " " + rank_rule(len(ranked), len(columns)) + " The numbers behind it: "
              "[results/tables/cross_paper.md](results/tables/cross_paper.md).", ""]
-    lines += md_table(["method", "mean rank", "cells ranked", "datasets ranked"], rows) if rows else [
-        "No cell is complete yet."]
+    lines += md_table(["method", "normalised rank", "mean rank", "cells ranked", "beats static", "datasets ranked"],
+                      rows) if rows else ["No cell is complete yet."]
     unranked = [v for v in variants if not ranks[v]]
     if unranked:
         lines += ["", "Not ranked yet (no complete cell): " + ", ".join(unranked) + "."]

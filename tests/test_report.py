@@ -53,10 +53,10 @@ def test_headline_block_from_metrics(smoke_run, tmp_path):
     assert text.startswith("# title\n\nbefore\n\n") and text.endswith("\n\nafter\n")
     block = readme_headline(text)
     rows = [line for line in block.splitlines() if line.startswith("| ")]
-    assert rows[0] == "| method | mean rank | cells ranked | datasets ranked |"
+    assert rows[0] == "| method | normalised rank | mean rank | cells ranked | beats static | datasets ranked |"
     # both methods ran on the smoke suite's two (task, dataset) cells: both cells complete and ranked
     assert sorted(r.split(" | ")[0] for r in rows[1:]) == ["| constant_velocity", "| static"]
-    assert all(r.split(" | ")[2:] == ["2", "lj_tiny |"] for r in rows[1:])
+    assert all(r.split(" | ")[3] == "2" and r.endswith(" | lj_tiny |") for r in rows[1:])
     assert "2 of 2 cells are complete." in block and "Not ranked yet" not in block
     assert "the others wait" not in block  # every cell complete: no clause about waiting cells
     assert "snakemake --cores 2 all --forcerun leaderboard" in block
@@ -85,18 +85,34 @@ def test_mean_rank_counts_complete_cells_only():
                           ("lj_extrapolate", "static", "ok", 1.0), ("lj_extrapolate", "constant_velocity", "missing", None)])
     *_, ranks, ranked = rank_columns(suite, table)
     assert ranked == [("lj_window", "lj_tiny")]
-    assert ranks == {"static": [2], "constant_velocity": [1]}
+    assert ranks == {"static": [(2, 2)], "constant_velocity": [(1, 2)]}
     table.loc[3, "status"] = "diverged"
     *_, ranks, ranked = rank_columns(suite, table)
     assert ranked == [("lj_window", "lj_tiny"), ("lj_extrapolate", "lj_tiny")]
-    assert ranks == {"static": [2, 1], "constant_velocity": [1, 2]}
+    assert ranks == {"static": [(2, 2), (1, 2)], "constant_velocity": [(1, 2), (2, 2)]}
     only_diverged = table.copy()
     only_diverged.loc[1, "status"], only_diverged.loc[1, "value"] = "diverged", None
     only_diverged.loc[3, "status"] = "missing"  # constant velocity's one ranked cell is where it diverged
-    assert "| constant_velocity | 2.00 | 1 | lj_tiny |" in headline(suite, only_diverged)
+    assert "| constant_velocity | 1.00 | 2.00 | 1 | 0/1 | lj_tiny |" in headline(suite, only_diverged)
     block = headline(suite, table.iloc[[0, 2]])  # constant velocity never ran: no cell complete
     assert "0 of 2 cells are complete; the others wait" in block and "No cell is complete yet." in block
     assert "Not ranked yet (no complete cell): static, constant_velocity." in block
+
+
+def test_normalised_rank_compares_cells_of_different_sizes():
+    """3rd of 3 is last (1.0), 3rd of 11 is near the top (0.2); beats static counts wins, a diverged
+    run does not win, cells without a static number do not count."""
+    from benchmark.leaderboard import beats_static, rank_stats
+
+    assert rank_stats([(3, 3), (3, 11)]) == (3.0, 0.6)
+    assert rank_stats([(1, 1)]) == (1.0, 0.0)
+    a, b, c = ("t", "a"), ("t", "b"), ("t", "c")
+    cells = {("static", a): {"n": 1, "mean": 1.0}, ("egnn", a): {"n": 1, "mean": 0.5},
+             ("static", b): {"n": 1, "mean": 1.0}, ("egnn", b): {"n": 0, "statuses": ["diverged"]},
+             ("static", c): {"n": 0, "statuses": ["not_applicable"]}, ("egnn", c): {"n": 1, "mean": 0.1}}
+    assert beats_static(cells, "egnn", [a, b, c]) == "1/2"
+    assert beats_static(cells, "static", [a, b, c]) == "–"
+    assert beats_static(cells, "egnn", [c]) == "–"
 
 
 def test_std_of_identical_seeds_is_exactly_zero():
