@@ -22,7 +22,7 @@ from benchmark.aggregate import read_metrics
 from benchmark.config import Suite
 from benchmark.io import atomic_path, cpu_vendor, write_text
 from benchmark.metrics import PRIMARY
-from benchmark.tables import STATUS_WORD, dataset_params_note, sample_std, status_counts, task_history
+from benchmark.tables import STATUS_WORD, cost_note, dataset_params_note, sample_std, status_counts, task_history
 
 PUBLISHED = Path(__file__).resolve().parent / "published.yaml"
 REFERENCE = ("static", "constant_velocity", "damped_velocity")  # trivial baselines: reference rows
@@ -128,6 +128,7 @@ def columns_table(suite: Suite, table: pd.DataFrame, table_id: str, spec: dict) 
         lines += md_table(["method", *labels, "params", "train s"],
                           [[v, *[text[(v, lab)] for lab in labels], *cost(table, tasks, v)] for v in variants])
         lines.append("")
+    lines += cost_note(table, tasks, list(datasets.values())) if variants else []
     pub_labels = [lab for lab in labels]
     lines += [f"## Published ({spec['unit']}, the paper's data)", ""]
     lines += md_table(["method", *pub_labels],
@@ -167,6 +168,8 @@ def metric_columns_table(suite: Suite, table: pd.DataFrame, table_id: str, spec:
         lines += ["## Ours", ""] + md_table(["method", *labels, "params", "train s"],
                                             [[v, *[text[(v, lab)] for lab in labels], *cost(table, tasks, v)]
                                              for v in variants])
+        note = cost_note(table, tasks, [dataset])
+        lines += ["", note[0]] if note else []
     else:
         lines += [f"No task of this suite regenerates this table (tag a task with `tables: [{table_id}]`)."]
     lines += ["", f"## Published ({spec['unit']}, the paper's data)", ""]

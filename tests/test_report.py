@@ -208,3 +208,22 @@ def test_dataset_params_are_named_under_the_table():
     note = "".join(dataset_params_note(suite, ["static", "ito_1step"], ["lj_argon", "tip3p_water"]))
     assert "`ito_1step` on `tip3p_water`: batch_size = 16" in note and "tip4pew_water" not in note
     assert dataset_params_note(suite, ["ito_1step"], ["lj_argon"]) == []
+
+
+def test_cost_note_names_the_machine_of_each_dataset():
+    """'train s' averages over datasets and seeds: when those runs come from several machines the
+    table says which, and says nothing when one machine made them all."""
+    import pandas as pd
+
+    from benchmark.tables import cost_note
+
+    rows = [{"task": "t", "dataset": d, "variant": "egnn", "seed": s, "status": st, "hardware": hw}
+            for d, hw in (("a", "AMD EPYC x2"), ("b", "Intel Xeon x2")) for s in (0, 1)
+            for st in ("ok",)] + [{"task": "t", "dataset": "c", "variant": "egnn", "seed": 0,
+                                   "status": "missing", "hardware": "Apple M2 x8"}]
+    table = pd.DataFrame(rows)
+    note = cost_note(table, ["t"], ["a", "b", "c"])
+    assert note[0].startswith("Train s is the mean over the runs behind the row, which come from several "
+                              "machines: AMD EPYC x2 (a); Intel Xeon x2 (b).")
+    assert cost_note(table, ["t"], ["a", "c"]) == []  # one machine among the ok runs
+    assert cost_note(table, ["other"], ["a", "b"]) == []
