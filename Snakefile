@@ -69,7 +69,8 @@ rule data:
     # one process per simulated trajectory, as many at once as --cores allows (same bytes as one)
     threads: lambda wildcards: data_jobs(SUITE, wildcards.dataset)
     resources:
-        mem_mb=lambda wildcards, attempt, threads: 4000 * attempt * threads,
+        # ~0.5 GB per simulating process seen (TIP4P-Ew, 774 atoms); 2 GB for the parent and imports
+        mem_mb=lambda wildcards, attempt, threads: (2000 + 1000 * threads) * attempt,
         runtime=runtime_min(240),
     shell:
         "{CLI} data make {wildcards.dataset} --jobs {threads} {COMMON} 2> >(tee {log} >&2)"
