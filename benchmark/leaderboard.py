@@ -230,6 +230,14 @@ def rank_stats(ranks: list[tuple[int, int]]) -> tuple[float, float]:
             float(np.mean([(r - 1) / (n - 1) if n > 1 else 0.0 for r, n in ranks])))
 
 
+def rank_texts(ranks: list[tuple[int, int]]) -> list[str]:
+    """A method's 'normalised rank' and 'mean rank' columns ('–' without a ranked cell)."""
+    if not ranks:
+        return ["–", "–"]
+    mean, normalised = rank_stats(ranks)
+    return [f"{normalised:.2f}", f"{mean:.2f}"]
+
+
 def beats_static(cells: dict, v: str, ranked: list) -> str:
     """In how many complete cells ``v``'s mean is below the static baseline's (predicting the last
     observed frame), of those both have an outcome in; a diverged or failed run does not beat it."""
@@ -270,8 +278,7 @@ def cross_paper(suite: Suite, table: pd.DataFrame) -> str:
     header = ["method", "normalised rank", "mean rank", "cells ranked", "beats static",
               *[f"{t}<br>{d}" + (f" †{task_history(suite, t)}" if task_history(suite, t) else "") for t, d in columns]]
     order = sorted(variants, key=lambda v: (not ranks[v], rank_stats(ranks[v])[1] if ranks[v] else 0.0))
-    rows = [[v, *([f"{x:.2f}" for x in reversed(rank_stats(ranks[v]))] if ranks[v] else ["–", "–"]),
-             str(len(ranks[v])), beats_static(cells, v, ranked), *[text[(v, c)] for c in columns]] for v in order]
+    rows = [[v, *rank_texts(ranks[v]), str(len(ranks[v])), beats_static(cells, v, ranked), *[text[(v, c)] for c in columns]] for v in order]
     lines = ["# Cross-paper matrix: every method on every dataset and protocol", "",
              f"Suite `{suite.name}`, test split, each task's primary metric (window: MSE mean over offsets, Å²; "
              f"extrapolate: full-domain MSE, Å²). '–' = not in this task; †L = computed with L frames of history "
@@ -287,7 +294,7 @@ HEADLINE = ("<!-- headline:start -->", "<!-- headline:end -->")
 def headline(suite: Suite, table: pd.DataFrame) -> str:
     """The README's headline block: the cross-paper matrix's mean ranks, from ``metrics.csv`` only."""
     columns, variants, cells, ranks, ranked = rank_columns(suite, table)
-    rows = [[v, *[f"{x:.2f}" for x in reversed(rank_stats(ranks[v]))], str(len(ranks[v])),
+    rows = [[v, *rank_texts(ranks[v]), str(len(ranks[v])),
              beats_static(cells, v, ranked),
              ", ".join(sorted({d for t, d in ranked if _outcome(cells[(v, (t, d))]) in ("number", "failed")}))]
             for _, v in sorted((rank_stats(ranks[v])[1], v) for v in variants if ranks[v])]

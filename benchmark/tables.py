@@ -86,7 +86,7 @@ def cost_note(table: pd.DataFrame, tasks, datasets) -> list[str]:
     """A note under a table whose 'train s' averages runs made on several machines: which machine
     the runs of each dataset came from (train times are comparable within one machine only)."""
     rows = table[table["task"].isin(tasks) & table["dataset"].isin([d for d in datasets if d])
-                 & (table["status"] == "ok")].drop_duplicates(["task", "dataset", "variant", "seed"])
+                 & (table["status"] == "ok")]
     machines = rows.dropna(subset=["hardware"]).groupby("hardware")["dataset"].unique()
     if len(machines) < 2:
         return []

@@ -12,9 +12,9 @@ import pytest
 from benchmark.data import registry
 from benchmark.data.format import open_dataset
 from benchmark.data.registry import make_dataset
-from conftest import TINY_LJ
 from benchmark.data.report import (density_g_cm3, dihedrals, max_frame_displacement, min_pair_distance,
                                    ramachandran_basins, rdf, temperature_series, write_report)
+from conftest import TINY_LJ
 
 # 64 molecules need a 0.55 nm cutoff to fit the ~1.25 nm box; 10 ps of NPT reach the density.
 CHEAP = {
@@ -117,7 +117,7 @@ def test_same_seed_is_byte_identical(datasets, tmp_path, kind):
     assert other.checksum != first.checksum
 
 
-def test_parallel_build_is_byte_identical(lj_dataset, tmp_path):
+def test_parallel_build_is_byte_identical(lj_dataset, tmp_path, monkeypatch):
     """--jobs 2: one process per trajectory, the same files as the sequential build; a third
     trajectory waits for a free worker; every frame reaches the parent's progress bar."""
     class Bar:
@@ -130,12 +130,8 @@ def test_parallel_build_is_byte_identical(lj_dataset, tmp_path):
             pass
 
     bar = Bar()
-    real = registry.tqdm
-    registry.tqdm = lambda **kw: bar
-    try:
-        par = make_dataset(tmp_path / "par", "lj_tiny", "lj_argon", TINY_LJ, seed=0, jobs=2)
-    finally:
-        registry.tqdm = real
+    monkeypatch.setattr(registry, "tqdm", lambda **kw: bar)
+    par = make_dataset(tmp_path / "par", "lj_tiny", "lj_argon", TINY_LJ, seed=0, jobs=2)
     assert par.manifest["files"] == lj_dataset.manifest["files"]
     assert par.checksum == lj_dataset.checksum
     assert bar.n == TINY_LJ["n_trajectories"] * TINY_LJ["n_frames"]

@@ -184,8 +184,8 @@ def make_dataset(out: str | Path, name: str, kind: str, params: dict | None, see
                unit="frame", disable=not progress, mininterval=2.0)
     if jobs > 1 and len(todo) > 1:
         _simulate_parallel(spec.module, out, params, todo, seed, jobs, bar)
-    for i in todo:  # all of them with jobs=1; none left after a parallel build
-        if not (out / f"traj_{i:03d}" / "meta.json").exists():
+    else:
+        for i in todo:
             _simulate(spec.module, out, params, i, trajectory_seed(seed, i), bar)
     bar.close()
     info = {"kind": kind, "description": spec.description, "periodic": spec.periodic,
