@@ -28,7 +28,7 @@ from benchmark.tasks import make_spec
 RUN_COLUMNS = ["suite", "protocol", "task", "dataset", "split_variant", "method", "variant", "seed"]
 ROW_COLUMNS = ["split", "metric", "convention", "horizon", "offset", "value", "unit"]
 META_COLUMNS = ["status", "note", "n_params", "train_seconds", "predict_seconds", "device", "hardware",
-                "git_sha", "config_hash", "dataset_sha256", "metrics_version", "command", "reused_from_seed",
+                "git_sha", "config_hash", "dataset_sha256", "dataset_engine", "metrics_version", "command", "reused_from_seed",
                 "reused_model_of"]
 COLUMNS = RUN_COLUMNS + ROW_COLUMNS + META_COLUMNS
 

@@ -64,9 +64,14 @@ def build_mismatch(suite: Suite, dataset: str, checksum: str) -> str | None:
     if found is None or found[0] == checksum:
         return None
     board, n_runs, hardware = found
+    entry = suite.datasets[dataset]
+    why = ("This generator's builds are the same on every processor, so the board's came from another version "
+           "of the generator or of its engine (compare `provenance` in the trajectories' meta.json)"
+           if get_kind(entry["kind"]).vendor_independent(entry.get("params"))
+           else "Simulated data are bit-identical only on the same kind of processor")
     return (f"warning: {suite.dataset_dir(dataset)} has checksum {checksum[:12]}, but {n_runs} run "
-            f"file(s) of the board used build {board[:12]} (made on {'; '.join(hardware)}). Simulated data are "
-            "bit-identical only on the same kind of processor; runs on this build get status 'other_build' "
+            f"file(s) of the board used build {board[:12]} (made on {'; '.join(hardware)}). {why}; "
+            "runs on this build get status 'other_build' "
             "and stay out of the board's means. Run on a machine that regenerates the board's build, import "
             f"that build (`mdhorizon data import {dataset} <its work/data/{dataset}>`), or rerun every cell on "
             f"{dataset} here (delete its run files under {suite.results_dir}/runs).")
@@ -77,7 +82,8 @@ def vendor_notice(suite: Suite, dataset: str, here: str | None = None) -> str | 
     processor vendor's machines, whose build this one will most likely not reproduce (OpenMM's
     CPU platform takes 1/r from the vendor's own rsqrt estimate), so that the user knows before
     the 20-80 minutes of simulation and not after them."""
-    if not get_kind(suite.datasets[dataset]["kind"]).simulated:
+    entry = suite.datasets[dataset]
+    if get_kind(entry["kind"]).vendor_independent(entry.get("params")):
         return None
     found = _board_build(suite, dataset)
     if found is None:
@@ -220,7 +226,7 @@ def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
         "predict_seconds": None, "device": device, "hardware": hardware_string(device),
         "python": platform.python_version(), "torch": torch.__version__,
         "git_sha": git_sha(), "config_hash": suite.config_hash(cell), "dataset_sha256": ds.checksum,
-        "metrics_version": METRICS_VERSION, "command": reproduce_command(suite, cell),
+        "dataset_engine": ds.trajectory(0).provenance.get("engine"), "metrics_version": METRICS_VERSION, "command": reproduce_command(suite, cell),
         "fit_info": {k: v for k, v in record["fit_info"].items() if k != "history"},
         "history": record["fit_info"].get("history", []), "rows": [],
         "reused_model_of": record.get("reused_model_of"),

@@ -137,6 +137,41 @@ def test_parallel_build_is_byte_identical(lj_dataset, tmp_path, monkeypatch):
     assert bar.n == TINY_LJ["n_trajectories"] * TINY_LJ["n_frames"]
 
 
+def test_lj_rotation_is_exact_arithmetic():
+    """LJ's initial rotation: a proper rotation, applied as the matrix product would, but without BLAS."""
+    from benchmark.data.lj import exact_random_rotation, rotate_exact
+
+    rot = exact_random_rotation(np.random.default_rng(3))
+    np.testing.assert_allclose(rot @ rot.T, np.eye(3), atol=1e-14)
+    assert np.linalg.det(rot) == pytest.approx(1.0)
+    points = np.random.default_rng(4).normal(size=(50, 3))
+    np.testing.assert_allclose(rotate_exact(points, rot), points @ rot.T, rtol=0, atol=1e-13)
+
+
+def test_lj_reference_build_matches_the_recorded_bytes():
+    """The LJ generator (OpenMM Reference platform, the default) still writes the bytes recorded in
+    benchmark.data.portability: a change to the generator, or a machine that does not reproduce it,
+    fails here in seconds rather than as an `other_build` after a 40-minute build. When the
+    generator changes on purpose, record the new checksums and rerun every LJ cell."""
+    import openmm
+
+    from benchmark.data import portability
+
+    if (openmm.__version__, 5) not in portability.RECORDED:
+        pytest.skip(f"no LJ checksum recorded for OpenMM {openmm.__version__}")
+    assert portability.build_checksum(5) == portability.RECORDED[(openmm.__version__, 5)]
+
+
+def test_lj_cpu_platform_and_a_bad_platform(tmp_path):
+    """`platform: CPU` keeps the faster vendor-dependent path; an unknown platform names the choices."""
+    params = {"n_particles": 64, "cutoff_sigma": 2.5, "n_frames": 3, "n_trajectories": 1,
+              "steps_per_frame": 5, "equilibration_steps": 10}
+    ds = make_dataset(tmp_path / "cpu", "d", "lj_argon", dict(params, platform="CPU"), seed=0, progress=False)
+    assert ds.trajectory(0).provenance["engine"].endswith(" CPU")
+    with pytest.raises(ValueError, match=r"platform 'OpenCL' is not one of \('Reference', 'CPU'\)"):
+        make_dataset(tmp_path / "bad", "d", "lj_argon", dict(params, platform="OpenCL"), seed=0, progress=False)
+
+
 def test_parallel_build_raises_a_worker_error(tmp_path):
     """A trajectory that fails in a worker fails the build with its own error, and no manifest."""
     with pytest.raises(ValueError, match="raise n_particles"):

@@ -280,6 +280,7 @@ def test_data_make_says_before_simulating_when_the_board_build_came_from_another
     suite = load_suite("smoke", work_dir=str(tmp_path / "w"), results_dir=str(tmp_path / "r"))
     dataset = suite.cells[0].dataset
     assert get_kind(suite.datasets[dataset]["kind"]).simulated
+    suite.datasets[dataset].setdefault("params", {})["platform"] = "CPU"  # the vendor-dependent LJ path
     assert runner.vendor_notice(suite, dataset, here="AMD EPYC x2") is None  # no board runs yet
     for i, cell in enumerate([c for c in suite.cells if c.dataset == dataset][:2]):
         write_json(suite.run_path(cell), {"dataset": dataset, "status": "ok", "dataset_sha256": "a" * 64,
@@ -290,6 +291,14 @@ def test_data_make_says_before_simulating_when_the_board_build_came_from_another
     assert f"mdhorizon data import {dataset} DIR" in note
     assert runner.vendor_notice(suite, dataset, here="Intel(R) Xeon(R) Gold 6338 x8") is None
     assert runner.vendor_notice(suite, dataset, here="Apple M2 x8") is None  # unknown vendor: no guess
+    # LJ argon on the Reference platform (its default) builds the same bytes anywhere: nothing to say
+    # before simulating, and a mismatch afterwards blames the generator's version, not the processor.
+    suite.datasets[dataset]["params"]["platform"] = "Reference"
+    assert get_kind("lj_argon").vendor_independent(suite.datasets[dataset]["params"])
+    assert get_kind("lj_argon").vendor_independent(None) and get_kind("md17").vendor_independent()
+    assert not get_kind("tip3p_water").vendor_independent()
+    assert runner.vendor_notice(suite, dataset, here="AMD EPYC x2") is None
+    assert "same on every processor" in runner.build_mismatch(suite, dataset, "b" * 64)
 
 
 def test_data_rule_threads_are_the_simulated_trajectories():

@@ -182,6 +182,11 @@ def test_builds_line_names_runs_on_another_dataset_build():
     two = pd.DataFrame({"dataset": ["lj_argon", "tip3p_water"], "status": ["ok", "ok"],
                         "hardware": ["Intel(R) Xeon(R) Processor x2", "AMD EPYC x2"]})
     assert "were made on Intel (`lj_argon`) and AMD (`tip3p_water`) processors" in builds_line(load_suite("default"), two)
+    # a build made on OpenMM's Reference platform (the run files' dataset_engine) regenerates anywhere
+    two["dataset_engine"] = ["OpenMM 8.6.1 Reference", "OpenMM 8.6.1 CPU"]
+    line = builds_line(load_suite("default"), two)
+    assert "; `lj_argon` (OpenMM's Reference platform) regenerates byte for byte on any x86-64 processor; " \
+           "the other simulated ones were all made on AMD processors" in line
     runs.loc[0, "hardware"] = "Apple M2 x8"  # an unknown vendor: no guess
     assert "processors" not in builds_line(suite, runs)
     runs.loc[1, "status"] = "missing"

@@ -13,6 +13,21 @@ Deviation: the force field is written directly with OpenMM's
 ``CustomNonbondedForce`` (same energy expression) instead of importing
 openmmtools, which pulls a large dependency tree for one test system.
 Coordinates are stored UNWRAPPED with the box (the authors wrapped them).
+
+The same bytes on every processor: by default (``platform: Reference``) the
+trajectories are integrated by OpenMM's double-precision Reference platform,
+which computes 1/r with ``sqrt`` instead of the CPU platform's vendor-specific
+reciprocal-square-root estimate (README, "Simulated data depend on the
+processor"), and the initial rotation is drawn and applied in exactly rounded
+scalar/elementwise arithmetic (:func:`exact_random_rotation`,
+:func:`rotate_exact`) instead of LAPACK/BLAS, whose kernels differ between
+processors.  Measured on an AMD EPYC: the same checksum with OpenBLAS forced to
+its Prescott, Haswell and SkylakeX kernels and numpy's AVX-512 loops disabled
+(``python -m benchmark.data.portability``).  What remains processor-dependent is
+glibc's choice of ``exp``/``log`` variant (FMA or not), the same on every x86-64
+with AVX2 and FMA, Intel or AMD.  Cost: 2.4x the CPU platform's time on this
+system (828 vs 2010 steps/s on one AMD EPYC thread).  ``platform: CPU`` keeps
+the faster, vendor-dependent path (builds made before 2026-12-03 used it).
 """
 
 from __future__ import annotations
@@ -36,9 +51,19 @@ DEFAULTS = {
     "init_noise_A": 0.005,
     "collision_frequency_per_ps": 1.0,
     "equilibration_steps": 5000,  # 10 ps at 2 fs: reach 100 K before the first recorded frame
-    "threads": 1,
+    "threads": 1,  # CPU platform only
+    # "Reference": OpenMM's double-precision reference kernels, the same bytes on any x86-64
+    # processor (2.4x slower than "CPU" here); "CPU": the vectorised platform, whose builds
+    # differ between processor vendors (module docstring).
+    "platform": "Reference",
 }
+PLATFORMS = ("Reference", "CPU")
 RESUMABLE = True  # make_dataset keeps an interrupted trajectory's checkpoint (benchmark.data.openmm_md)
+
+
+def vendor_independent(params: dict) -> bool:
+    """Reference-platform builds are the same bytes on every x86-64 processor (module docstring)."""
+    return params["platform"] == "Reference"
 
 
 def box_edge_A(n_particles: int, reduced_density: float) -> float:
@@ -60,6 +85,26 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
     if np.linalg.det(q) < 0:
         q[:, 0] = -q[:, 0]
     return q
+
+
+def exact_random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """A uniformly random rotation from a random unit quaternion, in scalar float arithmetic.
+
+    Unlike :func:`random_rotation` (a LAPACK QR, whose last bits depend on the BLAS kernel the
+    processor selects), every operation here is exactly rounded IEEE arithmetic, so the matrix is
+    the same on every machine."""
+    w, x, y, z = (float(v) for v in rng.normal(size=4))
+    norm = float(np.sqrt(w * w + x * x + y * y + z * z))
+    w, x, y, z = w / norm, x / norm, y / norm, z / norm
+    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                     [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                     [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+
+
+def rotate_exact(points: np.ndarray, rotation: np.ndarray) -> np.ndarray:
+    """``points @ rotation.T`` with elementwise products and sums in a fixed order (no BLAS:
+    a matrix product's kernel, and so its last bits, depends on the processor)."""
+    return (points[:, 0:1] * rotation[:, 0] + points[:, 1:2] * rotation[:, 1]) + points[:, 2:3] * rotation[:, 2]
 
 
 def build_system(params: dict):
@@ -104,9 +149,11 @@ def simulate_trajectory(params: dict, seed: int, progress=None, checkpoint: Fram
     integrator = openmm.NoseHooverIntegrator(params["temperature_K"] * unit.kelvin,
                                              params["collision_frequency_per_ps"] / unit.picosecond,
                                              params["timestep_fs"] * unit.femtosecond)
-    platform = openmm.Platform.getPlatformByName("CPU")
-    context = openmm.Context(system, integrator, platform,
-                             {"Threads": str(params["threads"]), "DeterministicForces": "true"})
+    if params["platform"] not in PLATFORMS:
+        raise ValueError(f"lj_argon: platform {params['platform']!r} is not one of {PLATFORMS}")
+    properties = ({"Threads": str(params["threads"]), "DeterministicForces": "true"}
+                  if params["platform"] == "CPU" else {})
+    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName(params["platform"]), properties)
     resume = checkpoint.load() if checkpoint is not None else None
     if resume is None:
         # The initial structure is shared by all trajectories of a dataset (seeded by the
@@ -114,7 +161,7 @@ def simulate_trajectory(params: dict, seed: int, progress=None, checkpoint: Fram
         base = initial_structure(n, edge_nm * 10, np.random.default_rng(params["structure_seed"]))
         rng = np.random.default_rng(seed)
         centre = np.full(3, edge_nm * 5)
-        start = (base - centre) @ random_rotation(rng).T + centre
+        start = rotate_exact(base - centre, exact_random_rotation(rng)) + centre
         start = start + rng.normal(0.0, params["init_noise_A"], size=start.shape)
         context.setPositions(start / 10.0 * unit.nanometer)
         openmm.LocalEnergyMinimizer.minimize(context, 1.0, 1000)
@@ -127,7 +174,7 @@ def simulate_trajectory(params: dict, seed: int, progress=None, checkpoint: Fram
     positions, velocities, _ = record_frames(context, integrator, params["n_frames"], params["steps_per_frame"],
                                              progress=progress, checkpoint=checkpoint, resume=resume)
     return {"positions": positions, "velocities": velocities, "box": [edge_nm * 10] * 3,
-            "engine": f"OpenMM {openmm.__version__} CPU"}
+            "engine": f"OpenMM {openmm.__version__} {params['platform']}"}
 
 
 def generate_trajectory(directory, params: dict, index: int, seed: int, progress=None) -> None:

@@ -41,6 +41,16 @@ class DatasetKind:
         """Generated here (OpenMM, tblite), not downloaded: its bytes depend on the processor."""
         return not hasattr(importlib.import_module(self.module), "make")
 
+    def vendor_independent(self, params: dict | None = None) -> bool:
+        """Whether a build with ``params`` (suite overrides of the defaults) regenerates byte for byte
+        on any x86-64 processor: downloads, and generators whose module says so
+        (``vendor_independent(params)``, e.g. LJ argon on OpenMM's Reference platform)."""
+        module = importlib.import_module(self.module)
+        if not self.simulated:
+            return True
+        check = getattr(module, "vendor_independent", None)
+        return bool(check and check(resolve_params(self.name, params)))
+
 
 KINDS: dict[str, DatasetKind] = {
     k.name: k
