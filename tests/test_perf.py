@@ -98,6 +98,7 @@ def test_tiny_run_writes_sections_and_columns(tmp_path):
     assert row["variant"] == "egnn" and row["n_params"] > 0 and row["epoch_cpu_s"] > 0
     (entry,) = data["speedup"]
     assert entry["md"]["steps_per_cpu_s"] > 0 and entry["md"]["window_steps"] == 3000 * 50
+    assert "platform=\"CPU\"" in entry["md"]["command"]  # the fastest MD, not the dataset's portable engine
     (pred,) = [r for r in entry["methods"] if r["variant"] == "egnn"]
     assert pred["passes"] == 1 and pred["speedup_cpu"] > 0
     assert pred["speedup_cpu"] == pytest.approx(entry["md"]["window_steps"] / entry["md"]["steps_per_cpu_s"]
