@@ -6,8 +6,17 @@ import time
 
 import numpy as np
 
-from benchmark.metrics import (dihedral_features, dihedrals, extrapolate_rows, position_sq_error, ramachandran_kl,
-                               rdf_wasserstein, structure_rows, vamp2, window_rows)
+from benchmark.metrics import (
+    dihedral_features,
+    dihedrals,
+    extrapolate_rows,
+    position_sq_error,
+    ramachandran_kl,
+    rdf_wasserstein,
+    structure_rows,
+    vamp2,
+    window_rows,
+)
 
 
 def predict_errors(method, sample_set, batch_size: int, device: str = "cpu",

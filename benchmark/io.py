@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 

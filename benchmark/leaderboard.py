@@ -660,7 +660,7 @@ def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
              "the whole board with `snakemake --cores 8 all` (`make bench`).", "",
              "## Tables", ""]
     lines += [f"- [{tid}](tables/{tid}.md)" for tid in tables]
-    lines += [f"- per task: " + ", ".join(f"[{t}](tables/{t}.md)" for t in suite.tasks), "",
+    lines += ["- per task: " + ", ".join(f"[{t}](tables/{t}.md)" for t in suite.tasks), "",
               "## Figures", ""]
     lines += [f"![{name}](plots/{name}.png)" for name in FIGURES]
     from benchmark.spectrum import fig4_cell

@@ -20,11 +20,11 @@ from benchmark import METRICS_VERSION
 from benchmark.config import Cell, Suite
 from benchmark.data.format import open_dataset
 from benchmark.data.registry import get_kind, make_dataset, resolve_params
+from benchmark.devices import resolve_device
 from benchmark.evaluation import evaluate_part
 from benchmark.io import atomic_path, cpu_vendor, git_sha, hardware_string, read_json, stable_hash, write_json
 from benchmark.metrics import placeholder_rows
 from benchmark.tasks import SPECS, build_split, load_split, open_parts
-from benchmark.devices import resolve_device
 from benchmark.training import Diverged, seed_everything
 from methods import REGISTRY, Budget, make_method
 

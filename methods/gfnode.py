@@ -51,8 +51,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods.layers import (EGNN, GraphMethod, GraphModel, ODESolver, adjacency, gather_times,
-                            initial_sq_dist, laplacian_modes, sinusoidal_embedding, union_times)
+from methods.layers import (
+    EGNN,
+    GraphMethod,
+    GraphModel,
+    ODESolver,
+    adjacency,
+    gather_times,
+    initial_sq_dist,
+    laplacian_modes,
+    sinusoidal_embedding,
+    union_times,
+)
 
 
 class SpectralDynamics(nn.Module):

@@ -31,8 +31,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods.layers import (GraphMethod, GraphModel, ODESolver, adjacency, gather_times, normalized_laplacian,
-                            union_times)
+from methods.layers import (
+    GraphMethod,
+    GraphModel,
+    ODESolver,
+    adjacency,
+    gather_times,
+    normalized_laplacian,
+    union_times,
+)
 
 
 class NDCNDynamics(nn.Module):

@@ -97,7 +97,6 @@ from scipy.signal import lfilter
 
 from methods.base import Method
 
-
 ESTIMATORS = ("css", "hannan_rissanen", "mle")
 
 

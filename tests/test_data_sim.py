@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import TINY_LJ
 
 from benchmark.data import registry
 from benchmark.data.format import open_dataset
 from benchmark.data.registry import make_dataset
-from benchmark.data.report import (density_g_cm3, dihedrals, max_frame_displacement, min_pair_distance,
-                                   ramachandran_basins, rdf, temperature_series, write_report)
-from conftest import TINY_LJ
+from benchmark.data.report import (
+    density_g_cm3,
+    dihedrals,
+    max_frame_displacement,
+    min_pair_distance,
+    ramachandran_basins,
+    rdf,
+    temperature_series,
+    write_report,
+)
 
 # 64 molecules need a 0.55 nm cutoff to fit the ~1.25 nm box; 10 ps of NPT reach the density.
 CHEAP = {

@@ -105,6 +105,8 @@ def test_transform_helper_is_a_symmetry():
     ctx = Context(x, x.clone(), torch.zeros(1), torch.arange(5), torch.ones(5, dtype=torch.float64), edges, None, 1.0)
     perm = torch.randperm(5, generator=gen)
     t = _transform(ctx, _random_rotation(gen), torch.ones(3, dtype=torch.float64), perm)
-    d = lambda c, e: (c.observed_positions[0, 0, e[0]] - c.observed_positions[0, 0, e[1]]).norm(dim=-1)
+    def d(c, e):
+        return (c.observed_positions[0, 0, e[0]] - c.observed_positions[0, 0, e[1]]).norm(dim=-1)
+
     torch.testing.assert_close(d(ctx, edges), d(t, t.edges))
     assert torch.equal(t.atomic_numbers[t.edges], ctx.atomic_numbers[edges])

@@ -7,9 +7,21 @@ import math
 import pytest
 import torch
 
-from methods.layers import (EGNN, EGNNLayer, Graph, ODESolver, adjacency, initial_sq_dist, laplacian_modes,
-                            minimum_image, normalized_laplacian, query_chunks, radius_pairs,
-                            sinusoidal_embedding, union_times)
+from methods.layers import (
+    EGNN,
+    EGNNLayer,
+    Graph,
+    ODESolver,
+    adjacency,
+    initial_sq_dist,
+    laplacian_modes,
+    minimum_image,
+    normalized_laplacian,
+    query_chunks,
+    radius_pairs,
+    sinusoidal_embedding,
+    union_times,
+)
 
 
 def _inputs(G, N, F, dtype, seed=0, scale=2.0):

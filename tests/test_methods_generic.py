@@ -11,12 +11,11 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from conftest import SPEC
 
 from benchmark.evaluation import predict_errors
 from benchmark.tasks import build_split, build_window_split, open_parts
 from methods import REGISTRY, Budget, make_method
-
-from conftest import SPEC
 
 GRAPHS = {"lj": {"kind": "none"}, "chain": {"kind": "molecular", "cutoff": 1.6, "two_hop": True}}
 

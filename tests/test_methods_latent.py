@@ -5,15 +5,14 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import SPEC
 
 from benchmark.tasks import Context, build_window_split, open_parts
 from methods import make_method
 from methods.domino import DoMiNOModel
-from methods.ito import ITONet, ITOModel, draw_starts, sample_lag_pairs, training_segments
+from methods.ito import ITOModel, ITONet, draw_starts, sample_lag_pairs, training_segments
 from methods.lgode import LGODEModel, encode_indices
 from methods.painn import PaiNN, radius_graph
-
-from conftest import SPEC
 
 
 def _rotation(seed=0, dtype=torch.float64):
@@ -102,8 +101,8 @@ def test_painn_periodic_minimum_image():
 
 
 def _context(pos_seq, vel_seq, z, box=None, dt=2.0):
-    b, l, n, _ = pos_seq.shape
-    return Context(pos_seq, vel_seq, torch.arange(-l + 1, 1, dtype=pos_seq.dtype) * dt, z,
+    b, length, n, _ = pos_seq.shape
+    return Context(pos_seq, vel_seq, torch.arange(-length + 1, 1, dtype=pos_seq.dtype) * dt, z,
                    torch.ones(n, dtype=pos_seq.dtype), None, box, dt)
 
 
@@ -242,5 +241,5 @@ def test_lgode_training_batches_subsample_long_queries(tiny_tasks):
     m = make_method("lgode", {**make_method("lgode").test_params, "train_queries": 2})
     batches = list(m.training_batches(train, 5, torch.Generator().manual_seed(0)))
     assert sum(b[0].batch_size for b in batches) == len(train)
-    for ctx, qt, target in batches:
+    for _ctx, qt, target in batches:
         assert qt.shape[1] == 2 and target.shape[1] == 2 and torch.all(qt[:, 1:] > qt[:, :1])

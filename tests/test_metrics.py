@@ -48,8 +48,18 @@ def test_window_rows_reject_empty():
 
 
 # ------------------------------------------------------------ protocol B
-from benchmark.metrics import (bond_angle_triples, bond_angles_deg, dihedrals, extrapolate_rows, first_failure,
-                               rdf, rdf_wasserstein, ramachandran_kl, structure_rows, vamp2)
+from benchmark.metrics import (  # noqa: E402  (grouped with its tests)
+    bond_angle_triples,
+    bond_angles_deg,
+    dihedrals,
+    extrapolate_rows,
+    first_failure,
+    ramachandran_kl,
+    rdf,
+    rdf_wasserstein,
+    structure_rows,
+    vamp2,
+)
 
 
 def test_first_failure_threshold_nan_and_censored():

@@ -12,8 +12,7 @@ import torch
 
 from benchmark import runner
 from benchmark.config import Cell, load_suite
-from benchmark.spectrum import (dense_offsets, fig4_cell, fig4_data, mode_spectra, power_spectrum, project,
-                                write_fig4)
+from benchmark.spectrum import dense_offsets, fig4_cell, fig4_data, mode_spectra, power_spectrum, project, write_fig4
 from methods import make_method
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,8 +77,9 @@ def test_mode_spectra_molecule(tiny_tasks):
 
 def test_mode_spectra_small_molecule(tmp_path):
     """3 atoms have 3 graph Fourier modes: fewer than the 4 the figure asks for."""
-    from benchmark.tasks import build_window_split, open_parts
     from conftest import SPEC, make_chain_dataset
+
+    from benchmark.tasks import build_window_split, open_parts
 
     ds = make_chain_dataset(tmp_path / "chain3", n_atoms=3)
     parts = open_parts(ds, build_window_split(ds, SPEC, "by_trajectory", {}, seed=0),

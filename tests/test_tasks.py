@@ -42,7 +42,7 @@ def test_blocks_split_is_leak_free(chain_dataset):
                 t0 = np.array(part["t0"])[sel]
                 spans[p] = (t0.min(), t0.max() + 5)
         order = [spans[p] for p in ("train", "val", "test") if p in spans]
-        for (a0, a1), (b0, b1) in zip(order, order[1:]):
+        for (_a0, a1), (b0, _b1) in zip(order, order[1:]):
             assert b0 - a1 >= 5  # gap of at least delta_frame between any two windows of different parts
 
 
@@ -85,6 +85,7 @@ def test_context_holds_only_the_past(chain_dataset):
 def test_heavy_atoms_only(tmp_path):
     """``atoms: heavy`` keeps Z > 1, renumbers the bonds and the graph, and reads only those atoms."""
     from conftest import make_chain_dataset
+
     from benchmark.evaluation import stored_to_task_atoms
 
     ds = make_chain_dataset(tmp_path / "chain_h", atomic_numbers=(6, 1, 8, 6, 1, 6))
@@ -127,7 +128,7 @@ def test_velocities_difference_replaces_stored_velocities(lj_dataset):
 
 
 # ------------------------------------------------------------ protocol B
-from benchmark.tasks import ExtrapolateSpec, build_split
+from benchmark.tasks import ExtrapolateSpec, build_split  # noqa: E402  (grouped with its tests)
 
 
 def test_extrapolate_split_one_sample_per_trajectory(chain_dataset):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import numpy as np
 
 from benchmark.io import atomic_path, read_json, sha256_file, stable_hash, write_json

@@ -28,8 +28,15 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.data.download import (RemoteFile, cache_dir_for, convert_once, expand_urls, fetch, file_hashes,
-                                     make_readable)
+from benchmark.data.download import (
+    RemoteFile,
+    cache_dir_for,
+    convert_once,
+    expand_urls,
+    fetch,
+    file_hashes,
+    make_readable,
+)
 from benchmark.data.format import DataError, write_trajectory
 from benchmark.data.md17 import masses_of
 from benchmark.io import atomic_path
