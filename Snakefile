@@ -13,8 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmark.config import Cell, check_workflow_config, load_suite
-from benchmark.leaderboard import leaderboard_outputs
-from benchmark.spectrum import fig4_cell, fig4_outputs
+from benchmark.report.leaderboard import leaderboard_outputs
+from benchmark.report.spectrum import fig4_cell, fig4_outputs
 from benchmark.runner import data_jobs, reused_model, reused_seed
 
 check_workflow_config(config)
@@ -195,7 +195,7 @@ rule leaderboard:
         "{CLI} leaderboard {COMMON}"
 
 
-# GF-NODE Fig. 4 (benchmark/spectrum.py): the temporal spectrum of the graph Fourier modes of the
+# GF-NODE Fig. 4 (benchmark/report/spectrum.py): the temporal spectrum of the graph Fourier modes of the
 # trained gfnode model of the GF-NODE Table 1 task (benzene, lowest seed), when the suite has it.
 FIG4 = fig4_cell(SUITE)
 if FIG4 is not None:

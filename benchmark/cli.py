@@ -222,18 +222,18 @@ def _dispatch(args) -> int:
             print(f"nothing to remove under {suite.work_dir}")
         return 0
     if args.command == "leaderboard":
-        from benchmark.leaderboard import write_leaderboard
+        from benchmark.report.leaderboard import write_leaderboard
 
         for path in write_leaderboard(suite):
             print(path)
         return 0
     if args.command == "spectrum":
-        from benchmark.spectrum import write_fig4
+        from benchmark.report.spectrum import write_fig4
 
         print(write_fig4(suite))
         return 0
     if args.command == "tables":
-        from benchmark.tables import write_tables
+        from benchmark.report.task_tables import write_tables
 
         for path in write_tables(suite):
             print(path)

@@ -240,7 +240,7 @@ def test_a_run_on_another_dataset_build_stays_out_of_the_means(tmp_path):
     builds in its note, is left out of the table's mean, and `data make` would warn about it."""
     from benchmark import runner
     from benchmark.aggregate import board_builds
-    from benchmark.tables import summarise
+    from benchmark.report.task_tables import summarise
 
     assert board_builds([("d", {"dataset_sha256": "b"}), ("d", {"dataset_sha256": "a"})])["d"] == ("a", {"a": 1, "b": 1})
     suite = load_suite("smoke", work_dir=str(tmp_path / "w"), results_dir=str(tmp_path / "r"))

@@ -8,7 +8,8 @@ import pytest
 
 from benchmark.aggregate import read_metrics
 from benchmark.config import load_suite
-from benchmark.leaderboard import HEADLINE, leaderboard_outputs, readme_headline, write_headline
+from benchmark.report.cross_paper import HEADLINE, readme_headline, write_headline
+from benchmark.report.leaderboard import leaderboard_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,11 +79,13 @@ def _metric_rows(rows):
 def test_mean_rank_counts_complete_cells_only():
     """A cell where a method has not run yet is not ranked (the baselines, run first, would rank 1
     of too few); a diverged method ranks last; a method that did not run blocks the cell."""
-    from benchmark.leaderboard import headline, rank_columns
+    from benchmark.report.cross_paper import headline
+    from benchmark.report.ranking import rank_columns
 
     suite = load_suite("smoke")
     table = _metric_rows([("lj_window", "static", "ok", 0.5), ("lj_window", "constant_velocity", "ok", 0.2),
-                          ("lj_extrapolate", "static", "ok", 1.0), ("lj_extrapolate", "constant_velocity", "missing", None)])
+                          ("lj_extrapolate", "static", "ok", 1.0),
+                          ("lj_extrapolate", "constant_velocity", "missing", None)])
     *_, ranks, ranked = rank_columns(suite, table)
     assert ranked == [("lj_window", "lj_tiny")]
     assert ranks == {"static": [(2, 2)], "constant_velocity": [(1, 2)]}
@@ -102,7 +105,7 @@ def test_mean_rank_counts_complete_cells_only():
 def test_normalised_rank_compares_cells_of_different_sizes():
     """3rd of 3 is last (1.0), 3rd of 11 is near the top (0.2); beats static counts wins, a diverged
     run does not win, cells without a static number do not count."""
-    from benchmark.leaderboard import beats_static, rank_stats
+    from benchmark.report.ranking import beats_static, rank_stats
 
     assert rank_stats([(3, 3), (3, 11)]) == (3.0, 0.6)
     assert rank_stats([(1, 1)]) == (1.0, 0.0)
@@ -119,7 +122,7 @@ def test_std_of_identical_seeds_is_exactly_zero():
     """A seed-independent method's copies read ± 0 (plain np.std gives 1.7e-17 for [0.1] * 3)."""
     import numpy as np
 
-    from benchmark.tables import fmt_mean_std, sample_std
+    from benchmark.report.formatting import fmt_mean_std, sample_std
 
     values = np.array([0.1] * 3)
     assert values.std(ddof=1) != 0.0  # the rounding this guards against
@@ -130,7 +133,7 @@ def test_std_of_identical_seeds_is_exactly_zero():
 def test_git_sha_line_counts_commits_and_dirty_runs():
     import pandas as pd
 
-    from benchmark.leaderboard import git_sha_line
+    from benchmark.report.status import git_sha_line
 
     assert git_sha_line(pd.Series([None], dtype=object)) == "- git sha: –"
     assert git_sha_line(pd.Series(["abc", "abc"])).startswith("- git sha: `abc`; 0 of 2 runs")
@@ -141,7 +144,7 @@ def test_git_sha_line_counts_commits_and_dirty_runs():
 def test_hardware_line_counts_runs_per_machine():
     import pandas as pd
 
-    from benchmark.leaderboard import hardware_line
+    from benchmark.report.status import hardware_line
 
     assert hardware_line(pd.Series([None], dtype=object)) == "- hardware: –"
     line = hardware_line(pd.Series(["cpu B x2", "cpu A x2", "cpu A x2", None, "gpu"]))
@@ -152,7 +155,8 @@ def test_a_cell_names_its_seeds_without_a_number():
     """A cell with some seeds done says what the others are (`n=1; not yet run ×2`), not only n=1."""
     import pandas as pd
 
-    from benchmark.leaderboard import cell, fmt
+    from benchmark.report.cells import cell
+    from benchmark.report.formatting import cell_text as fmt
 
     base = {"task": "t", "dataset": "d", "variant": "v", "split": "test", "metric": "mse", "convention": "c"}
     rows = pd.DataFrame([{**base, "seed": 0, "status": "ok", "value": 2.0},
@@ -168,7 +172,7 @@ def test_a_cell_names_its_seeds_without_a_number():
 def test_builds_line_names_runs_on_another_dataset_build():
     import pandas as pd
 
-    from benchmark.leaderboard import builds_line
+    from benchmark.report.status import builds_line
 
     suite = load_suite("smoke")  # one simulated dataset, lj_tiny
     runs = pd.DataFrame({"dataset": ["lj_tiny", "lj_tiny", "b"], "status": ["ok", "missing", "ok"],
@@ -181,7 +185,8 @@ def test_builds_line_names_runs_on_another_dataset_build():
     assert "were all made on AMD and Intel processors" in builds_line(suite, runs)
     two = pd.DataFrame({"dataset": ["lj_argon", "tip3p_water"], "status": ["ok", "ok"],
                         "hardware": ["Intel(R) Xeon(R) Processor x2", "AMD EPYC x2"]})
-    assert "were made on Intel (`lj_argon`) and AMD (`tip3p_water`) processors" in builds_line(load_suite("default"), two)
+    line = builds_line(load_suite("default"), two)
+    assert "were made on Intel (`lj_argon`) and AMD (`tip3p_water`) processors" in line
     # a build made on OpenMM's Reference platform (the run files' dataset_engine) regenerates anywhere
     two["dataset_engine"] = ["OpenMM 8.6.1 Reference", "OpenMM 8.6.1 CPU"]
     line = builds_line(load_suite("default"), two)
@@ -198,7 +203,7 @@ def test_builds_line_names_runs_on_another_dataset_build():
 def test_task_tables_name_dataset_params():
     """A per-task table says which of its cells ran with dataset-specific params (lj_window's graph
     methods use a CPU-sized radius graph on LJ argon); a task without any says nothing."""
-    from benchmark.tables import task_table
+    from benchmark.report.task_tables import task_table
 
     suite = load_suite("default")
     table = read_metrics(suite.metrics_path)
@@ -207,7 +212,7 @@ def test_task_tables_name_dataset_params():
 
 
 def test_dataset_params_are_named_under_the_table():
-    from benchmark.leaderboard import dataset_params_note
+    from benchmark.report.notes import dataset_params_note
 
     suite = load_suite("default")
     note = "".join(dataset_params_note(suite, ["static", "ito_1step"], ["lj_argon", "tip3p_water"]))
@@ -220,7 +225,7 @@ def test_cost_note_names_the_machine_of_each_dataset():
     table says which, and says nothing when one machine made them all."""
     import pandas as pd
 
-    from benchmark.tables import cost_note
+    from benchmark.report.notes import cost_note
 
     rows = [{"task": "t", "dataset": d, "variant": "egnn", "seed": s, "status": st, "hardware": hw}
             for d, hw in (("a", "AMD EPYC x2"), ("b", "Intel Xeon x2")) for s in (0, 1)
@@ -232,3 +237,23 @@ def test_cost_note_names_the_machine_of_each_dataset():
                               "machines: AMD EPYC x2 (a); Intel Xeon x2 (b).")
     assert cost_note(table, ["t"], ["a", "c"]) == []  # one machine among the ok runs
     assert cost_note(table, ["other"], ["a", "b"]) == []
+
+
+def test_status_block_counts_runs_and_names_builds(tmp_path):
+    """LEADERBOARD.md's status: runs expected / with a number / missing, builds with their card,
+    and the newest run's date from the commits behind the runs (none known: says so)."""
+    import pandas as pd
+
+    from benchmark.report.status import checksums_line, newest_run_line, runs_line
+
+    runs = pd.DataFrame({"status": ["ok", "ok", "missing", "diverged"]})
+    assert runs_line(runs) == "- runs expected: 4; with a number: 2; diverged: 1; not yet run: 1; without a number: 2"
+    assert runs_line(runs.iloc[:2]).endswith("with a number: 2; missing: 0 (the board is complete)")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.md").write_text("card\n")
+    ok = pd.DataFrame({"dataset": ["a", "a", "b"], "dataset_sha256": ["0123456789abcdef"] * 2 + ["ff" * 8],
+                       "dataset_engine": ["OpenMM 8 Reference", "OpenMM 8 Reference", None]})
+    assert checksums_line(ok, tmp_path) == (
+        "- builds behind the numbers (dataset, sha256, runs): `a` `0123456789ab` "
+        "(2 runs, OpenMM 8 Reference, [card](data/a.md)); `b` `ffffffffffff` (1 run)")
+    assert "not in this repository" in newest_run_line(pd.Series(["0" * 40]))

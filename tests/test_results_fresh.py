@@ -1,6 +1,9 @@
-"""Committed tables and figures must be exactly what the committed results generate."""
+"""Committed tables, figures and the README headline must be exactly what the committed results
+generate: the markdown compared as text, and (test_regenerated_byte_for_byte) every file written
+anew into a temporary folder and compared byte for byte, the PNGs included."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -8,9 +11,11 @@ import pytest
 from benchmark.aggregate import read_metrics
 from benchmark.config import load_suite
 from benchmark.io import read_json, sha256_file
-from benchmark.leaderboard import figure_data, headline, readme_headline, render_tables
-from benchmark.spectrum import fig4_cell
-from benchmark.tables import task_table
+from benchmark.report.cross_paper import HEADLINE, headline, readme_headline, write_headline
+from benchmark.report.figure_series import figure_data, write_figures
+from benchmark.report.leaderboard import render_tables
+from benchmark.report.spectrum import fig4_cell, plot_fig4
+from benchmark.report.task_tables import task_table
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = "regenerate with `snakemake --cores 2 all --forcerun tables leaderboard` (or `mdhorizon leaderboard`)"
@@ -52,6 +57,37 @@ def test_readme_headline_not_stale(committed):
     block = readme_headline((ROOT / "README.md").read_text())
     assert block is not None, "README.md lacks the <!-- headline:start --> ... <!-- headline:end --> block"
     assert block == headline(suite, table), f"the headline table in README.md is stale: {FIX}"
+
+
+def test_regenerated_byte_for_byte(committed, tmp_path):
+    """Every committed table (results/tables/*.md), every figure (PNG and JSON, the board's from the
+    metrics, GF-NODE Fig. 4 from its committed JSON) and the README's headline block, written anew
+    from the committed results/metrics.csv into a temporary folder: the same bytes."""
+    suite, table = committed
+    results = ROOT / "results"
+    written = {}
+    for task in sorted(set(table["task"])):
+        written[f"tables/{task}.md"] = task_table(suite, table, task).encode()
+    written.update({f"tables/{tid}.md": text.encode() for tid, text in render_tables(suite, table).items()})
+    plots = tmp_path / "plots"
+    for png in write_figures(suite, table, plots):
+        written[f"plots/{png.name}"] = png.read_bytes()
+        written[f"plots/{png.stem}.json"] = png.with_suffix(".json").read_bytes()
+    fig4 = results / "plots" / "gfnode_fig4.json"
+    if fig4.exists():  # drawn from a trained model (not committed): redrawn from its committed series
+        plot_fig4(read_json(fig4), plots / "gfnode_fig4.png")
+        for suffix in (".png", ".json"):
+            written[f"plots/gfnode_fig4{suffix}"] = (plots / "gfnode_fig4").with_suffix(suffix).read_bytes()
+    committed_files = {str(p.relative_to(results)) for p in results.glob("tables/*.md")}
+    committed_files |= {str(p.relative_to(results)) for p in results.glob("plots/*.png")}
+    assert committed_files <= set(written), f"committed but not generated: {sorted(committed_files - set(written))}"
+    stale = [name for name, data in sorted(written.items()) if (results / name).read_bytes() != data]
+    assert not stale, f"not what the committed metrics generate: {stale}; {FIX}"
+    readme = tmp_path / "README.md"
+    shutil.copy(ROOT / "README.md", readme)
+    write_headline(suite, table, readme)
+    assert readme.read_bytes() == (ROOT / "README.md").read_bytes(), f"README.md headline is stale: {FIX}"
+    assert HEADLINE[0] in readme.read_text()
 
 
 def test_fig4_not_stale(committed):

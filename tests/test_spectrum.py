@@ -1,4 +1,4 @@
-"""GF-NODE Fig. 4 (benchmark/spectrum.py): spectra, projections, the model's spectral states, a
+"""GF-NODE Fig. 4 (benchmark/report/spectrum.py): spectra, projections, the model's spectral states, a
 trained model end to end, and the Snakefile rule."""
 
 import json
@@ -12,7 +12,8 @@ import torch
 
 from benchmark import runner
 from benchmark.config import Cell, load_suite
-from benchmark.spectrum import dense_offsets, fig4_cell, fig4_data, mode_spectra, power_spectrum, project, write_fig4
+from benchmark.report import spectrum
+from benchmark.report.spectrum import dense_offsets, fig4_cell, fig4_data, mode_spectra, power_spectrum, project
 from methods import make_method
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,7 +129,7 @@ def test_fig4_end_to_end(tmp_path):
     runner.make_data(suite, "lj_tiny", progress=False)
     runner.make_split(suite, "lj_window", "lj_tiny")
     assert runner.train_cell(suite, cell, "cpu")["status"] == "ok"
-    png = write_fig4(suite, n_contexts=3)
+    png = spectrum.write_fig4(suite, n_contexts=3)
     sidecar = json.loads(png.with_suffix(".json").read_text())
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
     assert sidecar["status"] == "ok" and sidecar["cell"] == cell.__dict__

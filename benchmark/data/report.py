@@ -175,12 +175,9 @@ def energy_drift(traj: Trajectory) -> dict | None:
 
 
 def _plt():
-    import matplotlib
+    from benchmark.report.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def _fmt(x: float, digits: int = 3) -> str:

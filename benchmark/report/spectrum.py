@@ -38,6 +38,7 @@ import torch
 
 from benchmark.config import Cell, ConfigError, Suite
 from benchmark.io import sha256_file
+from benchmark.report.figures import pyplot, save_figure
 
 NAME = "gfnode_fig4"
 VARIANT = "gfnode"
@@ -192,13 +193,7 @@ STYLES = {"reference": dict(color="k", lw=1.4), "prediction": dict(color="tab:bl
 
 
 def plot_fig4(data: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from benchmark.leaderboard import _save_figure
-
+    plt = pyplot()
     cell = data["cell"]
     where = f"{cell['dataset']}, task {cell['task']}, seed {cell['seed']}"
     if data["status"] != "ok":
@@ -207,8 +202,7 @@ def plot_fig4(data: dict, path: Path) -> None:
                 ha="center", va="center", wrap=True)
         ax.set_axis_off()
         fig.suptitle(f"GF-NODE Fig. 4 ({where})")
-        _save_figure(fig, path, data)
-        plt.close(fig)
+        save_figure(fig, path, data)
         return
     M = data["n_modes"]
     freq = np.asarray(data["frequency_per_ps"])
@@ -235,8 +229,7 @@ def plot_fig4(data: dict, path: Path) -> None:
                  f"{len(data['windows'])} test windows, {grid['n_times']} times every {grid['dt_fs']:g} fs)",
                  fontsize=9)
     fig.tight_layout()
-    _save_figure(fig, path, data)
-    plt.close(fig)
+    save_figure(fig, path, data)
 
 
 def write_fig4(suite: Suite, n_contexts: int = 32, max_points: int = 512) -> Path:

@@ -1,0 +1,92 @@
+"""Ranks of the methods over the (task, dataset) cells of the cross-paper matrix.
+
+A column is ranked only once it is complete: every method of its task has a number there, or
+diverged/failed (ranked after every number, tied), or is not applicable (left out). Ranking a
+partial column would let the cheap reference baselines, which finish first, rank 1 of 3 in columns
+the learned methods have not reached. A rank is kept with the column's size, ``(rank, methods
+ranked)``: tasks run different numbers of methods (3rd of 4 is not 3rd of 13).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from benchmark.config import Suite
+from benchmark.metrics import PRIMARY
+from benchmark.report.cells import cell, outcome
+
+
+def rank_columns(suite: Suite, table: pd.DataFrame):
+    """The cross-paper matrix: its (task, dataset) columns, the methods, every method's cell in
+    every column (the task's primary test metric), its ranks (1 = best) and the columns ranked."""
+    columns = [(t, d) for t in suite.tasks for d in suite.task_datasets(t)]
+    variants = list(suite.methods)
+    cells, ranks, ranked = {}, {v: [] for v in variants}, []
+    for t, d in columns:
+        metric, convention = PRIMARY[suite.tasks[t]["protocol"]][0]
+        in_task = suite.task_methods(t)
+        col = {v: cell(table, [t], d, v, metric, convention) if v in in_task else {"n": 0, "why": "–"}
+               for v in variants}
+        for v in variants:
+            cells[(v, (t, d))] = col[v]
+        found = {v: outcome(c) if v in in_task else "n/a" for v, c in col.items()}
+        if "pending" in found.values() or "number" not in found.values():
+            continue
+        ranked.append((t, d))
+        scored = sorted((c["mean"], v) for v, c in col.items() if found[v] == "number")
+        size = len(scored) + sum(o == "failed" for o in found.values())
+        for r, (_, v) in enumerate(scored, start=1):
+            ranks[v].append((r, size))
+        for v in variants:
+            if found[v] == "failed":
+                ranks[v].append((len(scored) + 1, size))
+    return columns, variants, cells, ranks, ranked
+
+
+def rank_stats(ranks: list[tuple[int, int]]) -> tuple[float, float]:
+    """Mean rank, and mean normalised rank: (rank - 1) / (methods ranked - 1), 0 = best and 1 = last
+    in every cell whatever its size, so methods ranked in cells of different sizes compare."""
+    return (float(np.mean([r for r, _ in ranks])),
+            float(np.mean([(r - 1) / (n - 1) if n > 1 else 0.0 for r, n in ranks])))
+
+
+def rank_texts(ranks: list[tuple[int, int]]) -> list[str]:
+    """A method's 'normalised rank' and 'mean rank' columns ('–' without a ranked cell)."""
+    if not ranks:
+        return ["–", "–"]
+    mean, normalised = rank_stats(ranks)
+    return [f"{normalised:.2f}", f"{mean:.2f}"]
+
+
+def beats_static(cells: dict, v: str, ranked: list) -> str:
+    """In how many complete cells ``v``'s mean is below the static baseline's (predicting the last
+    observed frame), of those both have an outcome in; a diverged or failed run does not beat it."""
+    if v == "static":
+        return "–"
+    both = [c for c in ranked if outcome(cells[("static", c)]) == "number"
+            and outcome(cells[(v, c)]) in ("number", "failed")]
+    wins = sum(outcome(cells[(v, c)]) == "number" and cells[(v, c)]["mean"] < cells[("static", c)]["mean"]
+               for c in both)
+    return f"{wins}/{len(both)}" if both else "–"
+
+
+def rank_note(suite: Suite) -> str:
+    """What the rank columns mean, with the range of methods per task."""
+    sizes = sorted({len(suite.task_methods(t)) for t in suite.tasks})
+    spread = f"run {sizes[0]} to {sizes[-1]} methods" if len(sizes) > 1 else f"all run {sizes[0]} methods"
+    return ("Sorted by normalised rank: (rank - 1) / (methods ranked - 1) averaged over the complete cells, "
+            f"0 = best and 1 = last in every one; the tasks {spread}, so a plain mean rank (1 = best, also "
+            "shown) favours the methods that only run in small tasks. Beats static: the complete cells where "
+            "the method's mean is below the static baseline's (the last observed frame held), of those it "
+            "has a result in.")
+
+
+def rank_rule(ranked: int, total: int) -> str:
+    """How the mean rank is taken, with the number of complete cells."""
+    text = ("A cell enters the mean ranks once it is complete: every method of its task has a number there "
+            f"(a method that diverged or failed ranks last in it). {ranked} of {total} cells are complete")
+    if ranked == total:
+        return text + "."
+    return text + ("; the others wait for a method's run, so the cheap reference baselines, which finish "
+                   "first, do not rank 1 of 3 there.")
