@@ -8,12 +8,14 @@ import math
 
 import pytest
 
-from benchmark import perf_report
+from benchmark.perf import render as perf_render
+from benchmark.perf import report as perf_report
+from benchmark.perf import summary as perf_summary
 
 
 def test_speedup_is_md_time_over_prediction_time():
     md = {"window_steps": 150000, "steps_per_cpu_s": 1000.0, "steps_per_wall_s": 500.0}
-    s = perf_report.speedup(md, {"cpu_s": 0.15, "wall_s": 0.6})
+    s = perf_summary.speedup(md, {"cpu_s": 0.15, "wall_s": 0.6})
     assert s["md_cpu_s"] == pytest.approx(150.0)
     assert s["md_wall_s"] == pytest.approx(300.0)
     assert s["speedup_cpu"] == pytest.approx(1000.0)
@@ -21,18 +23,18 @@ def test_speedup_is_md_time_over_prediction_time():
 
 
 def test_scaling_linear_passes_quadratic_fails():
-    linear = perf_report.scaling_summary([{"n_atoms": 774, "cpu_s": 1.0}, {"n_atoms": 3096, "cpu_s": 4.4},
+    linear = perf_summary.scaling_summary([{"n_atoms": 774, "cpu_s": 1.0}, {"n_atoms": 3096, "cpu_s": 4.4},
                                           {"n_atoms": 12384, "cpu_s": 17.6}])
     assert linear["ratio"] == pytest.approx(1.1)
     assert linear["exponent"] == pytest.approx(1 + math.log(1.1) / math.log(16))
     assert linear["passes"] and linear["verdict"].startswith("PASS")
     assert linear["per_atom_cpu_s"][774] == pytest.approx(1.0 / 774)
-    quadratic = perf_report.scaling_summary([{"n_atoms": 100, "cpu_s": 1.0}, {"n_atoms": 400, "cpu_s": 16.0}])
+    quadratic = perf_summary.scaling_summary([{"n_atoms": 100, "cpu_s": 1.0}, {"n_atoms": 400, "cpu_s": 16.0}])
     assert quadratic["ratio"] == pytest.approx(4.0)
     assert quadratic["exponent"] == pytest.approx(2.0)
     assert not quadratic["passes"] and quadratic["verdict"].startswith("FAIL")
     # the largest box failed (e.g. out of memory): no ratio, not a pass
-    broken = perf_report.scaling_summary([{"n_atoms": 100, "cpu_s": 1.0}, {"n_atoms": 400, "error": "oom"}])
+    broken = perf_summary.scaling_summary([{"n_atoms": 100, "cpu_s": 1.0}, {"n_atoms": 400, "error": "oom"}])
     assert broken["ratio"] is None and not broken["passes"] and "incomplete" in broken["verdict"]
 
 
@@ -50,20 +52,20 @@ def hand_made_report() -> dict:
                        "load_average_start": [1, 1, 1], "load_average_end": [1, 1, 1]},
         "suite": "default", "epoch_samples": 500, "k": 8, "window_frames": 3000,
         "speedup": [{"dataset": "tip3p_water", "kind": "tip3p_water", "label": "TIP3P water", "n_atoms": 774,
-                     "md": md, "methods": [{**row, **perf_report.speedup(md, row)},
-                                           {**fast, **perf_report.speedup(md, fast)},
-                                           {**slow, **perf_report.speedup(md, slow)},
+                     "md": md, "methods": [{**row, **perf_summary.speedup(md, row)},
+                                           {**fast, **perf_summary.speedup(md, fast)},
+                                           {**slow, **perf_summary.speedup(md, slow)},
                                            {"variant": "broken", "error": "exit 1: boom"}]}],
         "scaling": {"dataset": "tip3p_water", "n_molecules": [258, 1032],
                     "methods": [{"variant": "egnn", "rows": [{"n_atoms": 774, "cpu_s": 1.0},
                                                               {"n_atoms": 3096, "error": "timeout after 5 s"}],
-                                 **perf_report.scaling_summary([{"n_atoms": 774, "cpu_s": 1.0},
+                                 **perf_summary.scaling_summary([{"n_atoms": 774, "cpu_s": 1.0},
                                                                 {"n_atoms": 3096, "error": "timeout"}])}]},
     }
 
 
 def test_render_states_the_verdicts():
-    text = perf_report.render(hand_made_report())
+    text = perf_render.render(hand_made_report())
     # 150000 steps at 300 (150) steps per CPU (wall) s = 500 CPU s (1000 wall s): 1000x for 0.5 CPU s
     assert "500.0 CPU s" in text and "1,000.0 wall s" in text
     assert "| egnn | 0.500 | 1.000 | 1 pass | 1,000x | 1,000x | yes |" in text
@@ -77,8 +79,8 @@ def test_render_states_the_verdicts():
 def test_allocation_failures_are_shortened():
     message = ("exit 1: RuntimeError: [enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't "
                "allocate memory: you tried to allocate 1840361472 bytes. Error code 12 (Cannot allocate memory)")
-    assert perf_report.error_text(message) == "out of memory (an allocation of 1.7 GiB failed)"
-    assert perf_report.error_text("timeout after 600 s") == "timeout after 600 s"
+    assert perf_render.error_text(message) == "out of memory (an allocation of 1.7 GiB failed)"
+    assert perf_render.error_text("timeout after 600 s") == "timeout after 600 s"
 
 
 def test_tiny_run_writes_sections_and_columns(tmp_path):
@@ -113,15 +115,15 @@ def test_merge_takes_each_section_from_its_part():
     a = {k: v for k, v in whole.items() if k != "scaling"}
     b = {k: v for k, v in whole.items() if k != "speedup"}
     b["provenance"] = {**whole["provenance"], "command": "python -m benchmark.perf --report b.md"}
-    merged = perf_report.merge([a, b])
+    merged = perf_summary.merge([a, b])
     assert merged["speedup"] == whole["speedup"] and merged["scaling"] == whole["scaling"]
     commands = merged["provenance"]["command"]
     assert commands == "python -m benchmark.perf --report x.md ; python -m benchmark.perf --report b.md"
-    text = perf_report.render(merged)
+    text = perf_render.render(merged)
     assert "## Speedup over MD" in text and "## Scaling with system size" in text
     assert "`python -m benchmark.perf --report b.md`" in text
     with pytest.raises(ValueError, match="more than one"):
-        perf_report.merge([whole, whole])
+        perf_summary.merge([whole, whole])
 
 
 def test_committed_report_is_the_rendering_of_its_json():
@@ -133,4 +135,4 @@ def test_committed_report_is_the_rendering_of_its_json():
     if not (root / "perf.json").exists():
         pytest.skip("no committed perf report")
     data = json.loads((root / "perf.json").read_text())
-    assert (root / "perf.md").read_text() == perf_report.render(data)
+    assert (root / "perf.md").read_text() == perf_render.render(data)

@@ -1,0 +1,65 @@
+"""``python -m benchmark.perf``: the table of every method's cost on the synthetic cases, or with
+``--report PATH`` the cost report (:mod:`benchmark.perf.report`; its options there). Options:
+``--suite``, ``--cases``, ``--methods``, ``--batches``, ``--threads``, ``--device``,
+``--malloc default|tuned`` (see ``methods.layers.tune_malloc``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+from benchmark.perf import report
+from benchmark.perf.cases import CASES, EPOCH_SAMPLES, K
+from benchmark.perf.variants import load, suite_variants
+from benchmark.perf.workers import TABLE_HEADER, dispatch_worker, egnn_comparison, measure_table, set_memory_limit
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmark.perf",
+                                 description="Speed and memory of the methods (see benchmark/perf/__init__.py).")
+    ap.add_argument("--suite", default="default", help="the suite whose method entries are measured")
+    ap.add_argument("--cases", default="mol21,box250")
+    ap.add_argument("--methods", default="", help="comma-separated variants (default: all of the suite)")
+    ap.add_argument("--batches", type=int, default=2, help="timed training batches per measurement")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--malloc", choices=["default", "tuned"], default="tuned")
+    ap.add_argument("--report", help="write the cost report (markdown) here and a .json next to it; see "
+                                     "`python -m benchmark.perf --report PATH --help` for its options")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--mem-limit-gb", type=float, help=argparse.SUPPRESS)
+    args, rest = ap.parse_known_args(argv)
+    if args.report:
+        return report.main(sys.argv[1:] if argv is None else argv)
+    if rest:
+        ap.error(f"unrecognised arguments: {' '.join(rest)}")
+    torch.set_num_threads(args.threads)
+    if args.worker:
+        if args.mem_limit_gb:
+            set_memory_limit(args.mem_limit_gb)
+        if args.malloc == "tuned":
+            from methods.layers import tune_malloc
+
+            tune_malloc()
+        print(json.dumps(dispatch_worker(json.loads(args.worker), args.device)))
+        return 0
+    suite = load(args.suite)
+    cases = [c for c in args.cases.split(",") if c]
+    known = suite_variants(suite)
+    variants = [v for v in args.methods.split(",") if v] or list(known)
+    for bad in [c for c in cases if c not in CASES] + [v for v in variants if v not in known]:
+        ap.error(f"unknown case or method variant {bad!r}; cases: {list(CASES)}; variants: {list(known)}")
+    print(f"# torch {torch.__version__}, {args.threads} thread(s), device {args.device}, malloc {args.malloc}; "
+          f"epoch = {EPOCH_SAMPLES} samples, K = {K}; suite {suite.name}; {args.batches} timed batches")
+    print(TABLE_HEADER)
+    results = measure_table(suite.name, cases, variants, args.batches, args.threads, args.malloc, args.device)
+    for line in egnn_comparison(suite, cases, results):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
