@@ -18,6 +18,9 @@ from benchmark.perf.workers import TABLE_HEADER, dispatch_worker, egnn_compariso
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a == "--report" or a.startswith("--report=") for a in argv):  # the report has its own options
+        return report.main(argv)
     ap = argparse.ArgumentParser(prog="python -m benchmark.perf",
                                  description="Speed and memory of the methods (see benchmark/perf/__init__.py).")
     ap.add_argument("--suite", default="default", help="the suite whose method entries are measured")
@@ -31,11 +34,7 @@ def main(argv=None) -> int:
                                      "`python -m benchmark.perf --report PATH --help` for its options")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--mem-limit-gb", type=float, help=argparse.SUPPRESS)
-    args, rest = ap.parse_known_args(argv)
-    if args.report:
-        return report.main(sys.argv[1:] if argv is None else argv)
-    if rest:
-        ap.error(f"unrecognised arguments: {' '.join(rest)}")
+    args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.worker:
         if args.mem_limit_gb:
