@@ -1,7 +1,7 @@
-# The two commands of the README:  make bench  |  make test
+# The two set-up commands of the README:  make bench  |  make test
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# tcmalloc roughly halves training time on CPU (see README, Performance); used when installed.
+# tcmalloc roughly halves training time on CPU (docs/running.md, Speed); used when installed.
 TCMALLOC := $(firstword $(wildcard /usr/lib/*/libtcmalloc_minimal.so.4 /usr/lib/libtcmalloc_minimal.so.4))
 
 .PHONY: bench test dry-run test-slurm clean-venv
@@ -18,7 +18,9 @@ $(VENV)/.installed: pyproject.toml
 bench: $(VENV)/.installed
 	LD_PRELOAD=$(TCMALLOC) $(VENV)/bin/snakemake --cores 8 all
 
+# The checks of CONTRIBUTING.md: the linter, then every test.
 test: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
 
 dry-run: $(VENV)/.installed

@@ -2,7 +2,7 @@
 
 Paper: F. Sun, Z. Huang, Y. Cao, X. Luo, W. Wang, Y. Sun, "DoMiNO:
 Down-scaling Molecular Dynamics with Neural Graph Ordinary Differential
-Equations" (2025; slides in ``shared/seeds/000_...``; workshop code
+Equations" (2025; workshop slides and code
 ``FrancoTSolis/domino-code``).  Implemented (slide "Mathematical formulation
 for downscaling ODEs"):
 

@@ -427,8 +427,8 @@ def tune_malloc() -> bool:
     free, so every large activation tensor page-faults on first touch.  With
     mmap disabled and trimming off, freed blocks are reused: the EGNN on the
     21-atom case of ``python -m benchmark.perf`` went from 30 to 16 CPU
-    seconds per epoch (the effect the performance notes saw from preloading
-    tcmalloc).  Peak memory is about unchanged; freed memory stays with this
+    seconds per epoch (about the effect of preloading tcmalloc, which the
+    Makefile does when it is installed).  Peak memory is about unchanged; freed memory stays with this
     process for reuse.  No-op where glibc's ``mallopt`` is missing.
     """
     import ctypes

@@ -20,8 +20,8 @@ and permutations of the atoms (tested in float64 in
 (A) inside each sample; the pair list comes from a dense [B, N, N]
 distance matrix, which is cheap for the benchmark's sizes (<= ~800 atoms).
 ``aggregate="mean"`` divides the neighbour sum by the degree (used inside
-graph ODEs, where summed messages over ~40 neighbours make the dynamics stiff,
-see ``performance-notes.md``); ``"sum"`` is the paper's choice.
+graph ODEs, where summed messages over ~40 neighbours make the dynamics stiff:
+dopri5 needed over 400 function evaluations, ~14 with the mean); ``"sum"`` is the paper's choice.
 
 This module registers no method; it only holds layers.
 """

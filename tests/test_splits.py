@@ -1,7 +1,7 @@
 """The vendored MD17 split, the ``published`` strategy, and the leak-free ``blocks`` split on MD17.
 
-Windows are checked against the published MD17 frame counts (reference notes
-§1) on manifest-only datasets: the split builder reads frame counts from the
+Windows are checked against the published MD17 frame counts (``md17.md`` data
+card) on manifest-only datasets: the split builder reads frame counts from the
 manifest, so no 200 MB trajectory is needed.
 """
 
