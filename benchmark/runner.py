@@ -24,7 +24,9 @@ from benchmark.devices import resolve_device
 from benchmark.evaluation import evaluate_part
 from benchmark.io import atomic_path, cpu_vendor, git_sha, hardware_string, read_json, stable_hash, write_json
 from benchmark.metrics import placeholder_rows
-from benchmark.tasks import SPECS, build_split, load_split, open_parts
+from benchmark.samples import open_parts
+from benchmark.specs import SPECS
+from benchmark.splits import build_split, load_split
 from benchmark.training import Diverged, seed_everything
 from methods import REGISTRY, Budget, make_method
 

@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.tasks import TaskError, WindowSpec, build_window_split, open_parts, regular_offsets
+from benchmark.samples import open_parts
+from benchmark.specs import TaskError, WindowSpec
+from benchmark.splits import build_window_split, regular_offsets
 
 
 def test_regular_offsets_match_published_formula():
@@ -128,7 +130,8 @@ def test_velocities_difference_replaces_stored_velocities(lj_dataset):
 
 
 # ------------------------------------------------------------ protocol B
-from benchmark.tasks import ExtrapolateSpec, build_split  # noqa: E402  (grouped with its tests)
+from benchmark.specs import ExtrapolateSpec  # noqa: E402  (grouped with its tests)
+from benchmark.splits import build_split  # noqa: E402
 
 
 def test_extrapolate_split_one_sample_per_trajectory(chain_dataset):
