@@ -26,9 +26,11 @@ SUITE = load_suite(
     methods=config.get("methods"),
     datasets=config.get("datasets"),
 )
-WORK, RESULTS = SUITE.work_dir, SUITE.results_dir
+# Every path comes from the suite's layout (benchmark/suite.py, Layout), with wildcards as arguments.
+PATHS = SUITE.layout
+CELL = ("{task}", "{dataset}", "{variant}", "{seed}")
 CLI = f"{sys.executable} -m benchmark.cli"
-COMMON = f"--suite {SUITE.path} --work-dir {WORK} --results-dir {RESULTS} --device {SUITE.device}"
+COMMON = f"--suite {SUITE.path} --work-dir {PATHS.work_dir} --results-dir {PATHS.results_dir} --device {SUITE.device}"
 
 # Per-rule resources grow with the retry attempt (--retries N); `gpu` lets a scheduler
 # (--resources gpu=N locally, the SLURM executor on clusters) place training on GPUs.
@@ -53,19 +55,18 @@ wildcard_constraints:
 rule all:
     input:
         SUITE.metrics_path,
-        [RESULTS / "tables" / f"{task}.md" for task in SUITE.tasks],
+        [PATHS.table(task) for task in SUITE.tasks],
         leaderboard_outputs(SUITE),
         fig4_outputs(SUITE),  # GF-NODE Fig. 4, when the suite trains the gfnode model it needs
         # The physical validation report of every dataset of the suite (rule data_report).
-        [RESULTS / "data" / f"{d}.md" for d in SUITE.datasets
-         if SUITE.only_datasets is None or d in SUITE.only_datasets],
+        [PATHS.data_report(d) for d in SUITE.selected_datasets()],
 
 
 rule data:
     output:
-        WORK / "data" / "{dataset}" / "manifest.json",
+        PATHS.manifest("{dataset}"),
     log:
-        WORK / "logs" / SUITE.name / "data" / "{dataset}.log",
+        PATHS.data_log("{dataset}"),
     # one process per simulated trajectory, as many at once as --cores allows (same bytes as one)
     threads: lambda wildcards: data_jobs(SUITE, wildcards.dataset)
     resources:
@@ -78,10 +79,10 @@ rule data:
 
 rule data_report:
     input:
-        WORK / "data" / "{dataset}" / "manifest.json",
+        PATHS.manifest("{dataset}"),
     output:
-        # Plots land beside it in RESULTS/data/{dataset}/ (temperature, RDF, Ramachandran, bonds).
-        RESULTS / "data" / "{dataset}.md",
+        # Plots land beside it in <results>/data/{dataset}/ (temperature, RDF, Ramachandran, bonds).
+        PATHS.data_report("{dataset}"),
     threads: 1
     shell:
         "{CLI} data report {wildcards.dataset} {COMMON}"
@@ -89,9 +90,9 @@ rule data_report:
 
 rule split:
     input:
-        WORK / "data" / "{dataset}" / "manifest.json",
+        PATHS.manifest("{dataset}"),
     output:
-        WORK / "splits" / SUITE.name / "{task}" / "{dataset}.json",
+        PATHS.split("{task}", "{dataset}"),
     shell:
         "{CLI} split --task {wildcards.task} --dataset {wildcards.dataset} {COMMON}"
 
@@ -114,18 +115,18 @@ def reused(kind):
 
 rule train_cell:
     input:
-        WORK / "data" / "{dataset}" / "manifest.json",
-        WORK / "splits" / SUITE.name / "{task}" / "{dataset}.json",
+        PATHS.manifest("{dataset}"),
+        PATHS.split("{task}", "{dataset}"),
         reused("model"),
     output:
-        # The final model only: resumable checkpoints live in WORK/checkpoints, which is
+        # The final model only: resumable checkpoints live in <work>/checkpoints, which is
         # not a declared output, so Snakemake does not delete them when a job fails.
-        WORK / "models" / SUITE.name / "{task}" / "{dataset}" / "{variant}" / "seed{seed}.pt",
+        PATHS.model(*CELL),
     params:
         # a changed config of this cell (dataset, task or method entry) reruns it (rerun trigger "params")
         config_hash=lambda wc: SUITE.config_hash(Cell(wc.task, wc.dataset, wc.variant, int(wc.seed))),
     log:
-        WORK / "logs" / SUITE.name / "train" / "{task}" / "{dataset}" / "{variant}" / "seed{seed}.log",
+        PATHS.cell_log("train", *CELL),
     threads: 1
     resources:
         mem_mb=mem_mb(8000),
@@ -140,12 +141,12 @@ rule evaluate_cell:
     # evaluate a trained model before training the next one: an interrupted run leaves numbers
     priority: 10
     input:
-        WORK / "models" / SUITE.name / "{task}" / "{dataset}" / "{variant}" / "seed{seed}.pt",
+        PATHS.model(*CELL),
         reused("run"),
     output:
-        RESULTS / "runs" / "{task}" / "{dataset}" / "{variant}" / "seed{seed}.json",
+        PATHS.run(*CELL),
     log:
-        WORK / "logs" / SUITE.name / "evaluate" / "{task}" / "{dataset}" / "{variant}" / "seed{seed}.log",
+        PATHS.cell_log("evaluate", *CELL),
     threads: 1
     resources:
         mem_mb=mem_mb(8000),
@@ -180,7 +181,7 @@ rule tables:
     input:
         SUITE.metrics_path,
     output:
-        reported([RESULTS / "tables" / f"{task}.md" for task in SUITE.tasks], caption="configs/report/task_table.rst"),
+        reported([PATHS.table(task) for task in SUITE.tasks], caption="configs/report/task_table.rst"),
     shell:
         "{CLI} tables {COMMON}"
 
@@ -206,8 +207,8 @@ if FIG4 is not None:
             SUITE.split_path(FIG4.task, FIG4.dataset),
             SUITE.run_path(FIG4),  # the figure goes with its evaluated run (the stale check compares them)
         output:
-            reported([RESULTS / "plots" / "gfnode_fig4.png"]),
-            RESULTS / "plots" / "gfnode_fig4.json",
+            reported([PATHS.plots_dir / "gfnode_fig4.png"]),
+            PATHS.plots_dir / "gfnode_fig4.json",
         threads: 1
         shell:
             "{CLI} spectrum --threads {threads} {COMMON}"

@@ -22,7 +22,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from benchmark.config import Cell, ConfigError, load_suite
+import torch
+
+from benchmark import runner
+from benchmark.aggregate import write_metrics
+from benchmark.clean import clean
+from benchmark.config import SUITES_DIR, Cell, ConfigError, load_suite
+from benchmark.data.download import DownloadError, import_command
+from benchmark.data.format import DataError
+from benchmark.data.registry import KINDS, import_build
+from benchmark.data.report import write_report
+from methods import REGISTRY
 
 
 def _common(p: argparse.ArgumentParser, cell: bool = False) -> None:
@@ -90,8 +100,6 @@ def _cell(suite, args) -> Cell:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "threads", None):
-        import torch
-
         torch.set_num_threads(args.threads)
     try:
         return _dispatch(args)
@@ -101,23 +109,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args) -> int:
-    from benchmark import runner
-
     if args.command == "list" and args.what == "methods":
-        from methods import REGISTRY
-
         for name, cls in REGISTRY.items():
             print(f"{name}\t{cls.description}")
         return 0
     if args.command == "list" and args.what == "datasets":
-        from benchmark.data.registry import KINDS
-
         for name, kind in KINDS.items():
             print(f"{name}\t{kind.description}")
         return 0
     if args.command == "list" and args.what == "suites":
-        from benchmark.config import SUITES_DIR
-
         for path in sorted(SUITES_DIR.glob("*.yaml")):
             print(path.stem)
         return 0
@@ -133,34 +133,27 @@ def _dispatch(args) -> int:
               f"{len(suite.seeds)} seeds)")
         return 0
     if args.command == "data" and args.action == "report":
-        from benchmark.data.report import write_report
-
         if args.dataset not in suite.datasets:
             raise ConfigError(f"{suite.path}: dataset {args.dataset!r} not in suite; "
                               f"valid: {', '.join(suite.datasets)}")
-        print(write_report(suite.dataset_dir(args.dataset), suite.results_dir / "data" / f"{args.dataset}.md",
+        print(write_report(suite.dataset_dir(args.dataset), suite.layout.data_report(args.dataset),
                            name=args.dataset))
         return 0
     if args.command == "data":
-        from benchmark.data.download import DownloadError, import_command
-        from benchmark.data.format import DataError
-
         try:
             if args.action == "import":
                 if not args.source:
                     raise ConfigError("data import needs a directory: mdhorizon data import <kind> /path/to/dir")
                 if not (args.dataset in suite.datasets and (Path(args.source) / "manifest.json").exists()):
                     return import_command(suite, args.dataset, args.source, progress=not args.no_progress)
-                from benchmark.data.registry import import_build
-
                 entry = suite.datasets[args.dataset]  # a built dataset, e.g. another machine's work/data/<name>
-                ds = import_build(suite.dataset_dir(args.dataset), args.source, args.dataset, entry["kind"],
-                                  entry.get("params"), entry.get("seed", 0))
+                ds = import_build(suite.dataset_dir(args.dataset), args.source, args.dataset, entry.kind,
+                                  entry.overrides, entry.seed)
             elif args.dataset not in suite.datasets:
                 raise ConfigError(f"{suite.path}: dataset {args.dataset!r} not in suite; "
                                   f"valid: {', '.join(suite.datasets)}")
             else:
-                if not (suite.dataset_dir(args.dataset) / "manifest.json").exists():
+                if not suite.layout.manifest(args.dataset).exists():
                     notice = runner.vendor_notice(suite, args.dataset)
                     if notice:
                         print(notice, file=sys.stderr)
@@ -180,7 +173,7 @@ def _dispatch(args) -> int:
     if args.command in ("train", "evaluate", "run"):
         cell = _cell(suite, args)
         if args.command == "run":
-            if not (suite.dataset_dir(cell.dataset) / "manifest.json").exists():
+            if not suite.layout.manifest(cell.dataset).exists():
                 runner.make_data(suite, cell.dataset)
             if not suite.split_path(cell.task, cell.dataset).exists():
                 runner.make_split(suite, cell.task, cell.dataset)
@@ -194,8 +187,6 @@ def _dispatch(args) -> int:
             print(f"{suite.run_path(cell)}: status {run['status']}; test MSE (A^2) {summary or '-'}")
         return 0
     if args.command == "aggregate":
-        from benchmark.aggregate import write_metrics
-
         table, missing = write_metrics(suite)
         print(f"{suite.metrics_path}: {len(table)} rows")
         if missing:
@@ -210,8 +201,6 @@ def _dispatch(args) -> int:
                 print(f"  {r.task}/{r.dataset}/{r.variant}/seed{r.seed}", file=sys.stderr)
         return 0
     if args.command == "clean":
-        from benchmark.clean import clean
-
         try:
             removed = clean(suite.work_dir, suite.results_dir, args.kinds)
         except ValueError as exc:

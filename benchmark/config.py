@@ -1,18 +1,35 @@
-"""Suites: YAML configs validated by a JSON schema, then resolved into the run matrix.
+"""Suites: YAML configs validated by a JSON schema, then resolved into the typed suite model.
 
-Every error names the file, the key, the bad value and the valid choices, and
-is raised before any job runs (the Snakefile loads the suite at parse time).
+:func:`load_suite` reads a suite YAML, validates it (schema, then every name, kind, method
+params and task spec) and builds the frozen :class:`benchmark.suite.Suite` once; nothing reads
+the YAML after this.  Every error names the file, the key, the bad value and the valid choices,
+and is raised before any job runs (the Snakefile loads the suite at parse time).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
+import jsonschema
 import yaml
 
-from benchmark.io import stable_hash
+from benchmark.data.registry import KINDS, resolve_params
+from benchmark.specs import TaskError, make_spec
+from benchmark.suite import (
+    Cell,
+    DatasetEntry,
+    Layout,
+    MethodEntry,
+    SplitEntry,
+    Suite,
+    TaskEntry,
+    default_results_dir,
+)
+from methods import REGISTRY, TorchMethod, make_method
+
+__all__ = ["ConfigError", "Cell", "Suite", "load_suite", "check_workflow_config", "default_results_dir",
+           "entry_params", "suite_path", "SUITES_DIR", "WORKFLOW_KEYS"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITES_DIR = ROOT / "configs" / "suites"
@@ -30,111 +47,6 @@ WORKFLOW_KEYS = {
 
 class ConfigError(ValueError):
     """A config error; the message names the file and key."""
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One cell of the matrix: a method entry on one dataset of one task, for one seed."""
-
-    task: str
-    dataset: str
-    variant: str  # the suite's method entry name (e.g. gfnode_no_ode)
-    seed: int
-
-
-@dataclass
-class Suite:
-    name: str
-    path: Path
-    raw: dict
-    work_dir: Path
-    results_dir: Path
-    device: str = "auto"
-    only_methods: list[str] | None = None
-    only_datasets: list[str] | None = None
-    cells: list[Cell] = field(default_factory=list)
-
-    # ---- the matrix -------------------------------------------------------
-    @property
-    def seeds(self) -> list[int]:
-        return list(self.raw["seeds"])
-
-    @property
-    def datasets(self) -> dict:
-        return self.raw["datasets"]
-
-    @property
-    def tasks(self) -> dict:
-        return self.raw["tasks"]
-
-    @property
-    def methods(self) -> dict:
-        return self.raw["methods"]
-
-    def method_entry(self, variant: str, task: str | None = None, dataset: str | None = None) -> dict:
-        """The resolved entry of ``variant``; with ``dataset``, the entry's ``dataset_params`` for
-        it override the params; with ``task``, the task's ``optimiser`` settings override the
-        params of a trained (torch) method."""
-        from methods import REGISTRY, TorchMethod
-
-        entry = self.methods[variant] or {}
-        params = entry_params(entry, dataset)
-        method = entry.get("method", variant)
-        if task is not None and issubclass(REGISTRY[method], TorchMethod):
-            params.update(self.tasks[task].get("optimiser", {}))
-        resolved = {"method": method, "params": params, "budget": entry.get("budget", {})}
-        if entry.get("shares_training_with"):  # only when set: it must not change other entries' hashes
-            resolved["shares_training_with"] = entry["shares_training_with"]
-        return resolved
-
-    def task_methods(self, task: str) -> list[str]:
-        names = self.tasks[task].get("methods", list(self.methods))
-        return [m for m in names if self.only_methods is None or m in self.only_methods]
-
-    def task_datasets(self, task: str) -> list[str]:
-        return [d for d in self.tasks[task]["datasets"] if self.only_datasets is None or d in self.only_datasets]
-
-    def split_seed(self, task: str) -> int:
-        return int(self.tasks[task].get("split", {}).get("seed", 0))
-
-    def config_hash(self, cell: Cell) -> str:
-        """Hash of everything that defines a cell's result except the seed (a task's method list,
-        description and table tags do not change a cell's numbers, so they are left out)."""
-        task = {k: v for k, v in self.tasks[cell.task].items() if k not in ("methods", "description", "tables")}
-        return stable_hash({"dataset": self.datasets[cell.dataset], "task": task,
-                            "method": self.method_entry(cell.variant, cell.task, cell.dataset)})
-
-    # ---- paths --------------------------------------------------------------
-    def default_dir(self, key: str) -> str:
-        return {"work_dir": "work", "results_dir": default_results_dir(self.name)}[key]
-
-    def dataset_dir(self, dataset: str) -> Path:
-        return self.work_dir / "data" / dataset
-
-    def split_path(self, task: str, dataset: str) -> Path:
-        return self.work_dir / "splits" / self.name / task / f"{dataset}.json"
-
-    def model_path(self, c: Cell) -> Path:
-        return self.work_dir / "models" / self.name / c.task / c.dataset / c.variant / f"seed{c.seed}.pt"
-
-    def checkpoint_dir(self, c: Cell) -> Path:
-        return self.work_dir / "checkpoints" / self.name / c.task / c.dataset / c.variant / f"seed{c.seed}"
-
-    def run_path(self, c: Cell) -> Path:
-        return self.results_dir / "runs" / c.task / c.dataset / c.variant / f"seed{c.seed}.json"
-
-    @property
-    def metrics_path(self) -> Path:
-        return self.results_dir / "metrics.csv"
-
-    @property
-    def tables_dir(self) -> Path:
-        return self.results_dir / "tables"
-
-
-def default_results_dir(suite_name: str) -> str:
-    """``results`` for the default suite (the published leaderboard), else ``results/<suite>``."""
-    return "results" if suite_name == "default" else f"results/{suite_name}"
 
 
 def _fail(path: Path, key: str, message: str) -> None:
@@ -159,8 +71,6 @@ def suite_path(name_or_path: str) -> Path:
 
 
 def validate_schema(raw, path: Path) -> None:
-    import jsonschema
-
     schema = json.loads(SCHEMA_PATH.read_text())
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
@@ -213,10 +123,6 @@ def load_suite(name_or_path: str = "default", work_dir: str | None = None, resul
                device: str | None = None, methods: str | list | None = None,
                datasets: str | list | None = None) -> Suite:
     """Load, validate and resolve a suite. Raises :class:`ConfigError` with the key at fault."""
-    from benchmark.data.registry import KINDS, resolve_params
-    from benchmark.tasks import TaskError, make_spec
-    from methods import REGISTRY, make_method
-
     path = suite_path(name_or_path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -259,6 +165,7 @@ def load_suite(name_or_path: str = "default", work_dir: str | None = None, resul
         if "shares_training_with" in entry:
             _check_shared_training(path, raw["methods"], variant, REGISTRY)
 
+    specs = {}
     for task, entry in raw["tasks"].items():
         for i, ds in enumerate(entry["datasets"]):
             if ds not in raw["datasets"]:
@@ -270,6 +177,7 @@ def load_suite(name_or_path: str = "default", work_dir: str | None = None, resul
             spec = make_spec(entry["protocol"], entry["params"])
         except (TaskError, TypeError) as exc:
             _fail(path, f"tasks.{task}.params", str(exc))
+        specs[task] = spec
         for ds in entry["datasets"]:
             dentry = raw["datasets"][ds]
             frames = resolve_params(dentry["kind"], dentry.get("params")).get("n_frames")
@@ -279,19 +187,52 @@ def load_suite(name_or_path: str = "default", work_dir: str | None = None, resul
                       f"{spec.delta_frame} (+ observed {spec.observed}) does not fit in dataset {ds!r} "
                       f"of {frames} frames per trajectory")
 
-    suite = Suite(
-        name=name, path=path, raw=raw,
-        work_dir=Path(work_dir or "work"),
-        results_dir=Path(results_dir or default_results_dir(name)),
-        device=device or raw.get("device", "auto"),
-    )
     if device is not None and device != "auto" and not (device == "cpu" or device.startswith("cuda")):
         _fail(path, "device", f"{device!r} is not one of auto, cpu, cuda, cuda:N")
-    suite.only_methods = _subset(methods, raw["methods"], "methods")
-    suite.only_datasets = _subset(datasets, raw["datasets"], "datasets")
-    suite.cells = [Cell(t, d, m, s) for t in raw["tasks"] for d in suite.task_datasets(t)
-                   for m in suite.task_methods(t) for s in raw["seeds"]]
-    return suite
+    return _build(raw, path, specs, work_dir=Path(work_dir or "work"),
+                  results_dir=Path(results_dir or default_results_dir(name)),
+                  device=device or raw.get("device", "auto"),
+                  only_methods=_subset(methods, raw["methods"], "methods"),
+                  only_datasets=_subset(datasets, raw["datasets"], "datasets"))
+
+
+def _build(raw: dict, path: Path, specs: dict, work_dir: Path, results_dir: Path, device: str,
+           only_methods: list[str] | None, only_datasets: list[str] | None) -> Suite:
+    """The typed suite of a validated YAML (``specs``: each task's checked spec)."""
+    datasets = {
+        ds: DatasetEntry(name=ds, kind=e["kind"], params=resolve_params(e["kind"], e.get("params")),
+                         overrides=dict(e.get("params") or {}), seed=e.get("seed", 0),
+                         description=e.get("description", ""), as_written=e)
+        for ds, e in raw["datasets"].items()}
+    methods = {}
+    for variant, e in raw["methods"].items():
+        e = e or {}
+        method = e.get("method", variant)
+        methods[variant] = MethodEntry(
+            variant=variant, method=method, params=dict(e.get("params", {})),
+            dataset_params=dict(e.get("dataset_params") or {}), budget=dict(e.get("budget", {})),
+            shares_training_with=e.get("shares_training_with"), trained=issubclass(REGISTRY[method], TorchMethod),
+            seed_dependent=REGISTRY[method].seed_dependent, as_written=e)
+    tasks = {}
+    for task, e in raw["tasks"].items():
+        split = e.get("split", {})
+        tasks[task] = TaskEntry(
+            name=task, protocol=e["protocol"], spec=specs[task], datasets=tuple(e["datasets"]),
+            methods=tuple(e.get("methods", list(raw["methods"]))),
+            split=SplitEntry(strategy=split.get("strategy", "by_trajectory"), seed=int(split.get("seed", 0)),
+                             params=dict(split.get("params", {}))),
+            optimiser=dict(e.get("optimiser", {})), velocities=e.get("velocities", "stored"),
+            atoms=e.get("atoms", "all"), graph=dict(e.get("graph", {"kind": "none"})),
+            metrics=dict(e.get("metrics") or {}), tables=tuple(e.get("tables", [])),
+            description=e.get("description", ""), as_written=e)
+    cells = tuple(Cell(t, d, m, s) for t, e in tasks.items()
+                  for d in e.datasets if only_datasets is None or d in only_datasets
+                  for m in e.methods if only_methods is None or m in only_methods
+                  for s in raw["seeds"])
+    return Suite(name=raw["name"], path=path, description=raw.get("description", ""), seeds=list(raw["seeds"]),
+                 device=device, datasets=datasets, tasks=tasks, methods=methods,
+                 layout=Layout(raw["name"], work_dir, results_dir),
+                 only_methods=only_methods, only_datasets=only_datasets, cells=cells, raw=raw)
 
 
 def _subset(value, valid, key) -> list[str] | None:

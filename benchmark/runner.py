@@ -17,44 +17,45 @@ from dataclasses import replace
 import torch
 
 from benchmark import METRICS_VERSION
+from benchmark.aggregate import board_builds
 from benchmark.config import Cell, Suite
 from benchmark.data.format import open_dataset
-from benchmark.data.registry import get_kind, make_dataset, resolve_params
+from benchmark.data.registry import get_kind, make_dataset
 from benchmark.devices import resolve_device
 from benchmark.evaluation import evaluate_part
 from benchmark.io import atomic_path, cpu_vendor, git_sha, hardware_string, read_json, stable_hash, write_json
 from benchmark.metrics import placeholder_rows
-from benchmark.tasks import SPECS, build_split, load_split, open_parts
+from benchmark.samples import open_parts
+from benchmark.splits import build_split_from_spec, load_split
 from benchmark.training import Diverged, seed_everything
-from methods import REGISTRY, Budget, make_method
+from methods import Budget, make_method
 
 
 def make_data(suite: Suite, dataset: str, progress: bool = True, jobs: int = 1):
     entry = suite.datasets[dataset]
-    return make_dataset(suite.dataset_dir(dataset), dataset, entry["kind"], entry.get("params"),
-                        seed=entry.get("seed", 0), progress=progress, jobs=jobs)
+    return make_dataset(suite.dataset_dir(dataset), dataset, entry.kind, entry.overrides,
+                        seed=entry.seed, progress=progress, jobs=jobs)
 
 
 def data_jobs(suite: Suite, dataset: str) -> int:
     """How many processes building ``dataset`` can use: one per simulated trajectory (the data
     rule's threads; Snakemake lowers them to --cores); 1 for a downloaded dataset."""
     entry = suite.datasets[dataset]
-    if not get_kind(entry["kind"]).simulated:
+    if not get_kind(entry.kind).simulated:
         return 1
-    return int(resolve_params(entry["kind"], entry.get("params"))["n_trajectories"])
+    return int(entry.params["n_trajectories"])
 
 
 def _board_build(suite: Suite, dataset: str) -> tuple[str, int, list[str]] | None:
     """The build of ``dataset`` the board's run files used (``benchmark.aggregate.board_builds``):
     its sha256, how many run files used it and the machines they ran on; None without run files."""
-    from benchmark.aggregate import board_builds
-
     runs = [(c.dataset, read_json(suite.run_path(c))) for c in suite.cells
             if c.dataset == dataset and suite.run_path(c).exists()]
     board, per_build = board_builds(runs).get(dataset, (None, {}))
     if board is None:
         return None
-    return board, per_build[board], sorted({r.get("hardware") or "?" for _, r in runs if r.get("dataset_sha256") == board})
+    hardware = sorted({r.get("hardware") or "?" for _, r in runs if r.get("dataset_sha256") == board})
+    return board, per_build[board], hardware
 
 
 def build_mismatch(suite: Suite, dataset: str, checksum: str) -> str | None:
@@ -67,7 +68,7 @@ def build_mismatch(suite: Suite, dataset: str, checksum: str) -> str | None:
     entry = suite.datasets[dataset]
     why = ("This generator's builds are the same on every processor, so the board's came from another version "
            "of the generator or of its engine (compare `provenance` in the trajectories' meta.json)"
-           if get_kind(entry["kind"]).vendor_independent(entry.get("params"))
+           if get_kind(entry.kind).vendor_independent(entry.overrides)
            else "Simulated data are bit-identical only on the same kind of processor")
     return (f"warning: {suite.dataset_dir(dataset)} has checksum {checksum[:12]}, but {n_runs} run "
             f"file(s) of the board used build {board[:12]} (made on {'; '.join(hardware)}). {why}; "
@@ -83,7 +84,7 @@ def vendor_notice(suite: Suite, dataset: str, here: str | None = None) -> str | 
     CPU platform takes 1/r from the vendor's own rsqrt estimate), so that the user knows before
     the 20-80 minutes of simulation and not after them."""
     entry = suite.datasets[dataset]
-    if get_kind(entry["kind"]).vendor_independent(entry.get("params")):
+    if get_kind(entry.kind).vendor_independent(entry.overrides):
         return None
     found = _board_build(suite, dataset)
     if found is None:
@@ -104,9 +105,7 @@ def vendor_notice(suite: Suite, dataset: str, here: str | None = None) -> str | 
 def make_split(suite: Suite, task: str, dataset: str) -> None:
     entry = suite.tasks[task]
     ds = open_dataset(suite.dataset_dir(dataset), verify=True)
-    split_cfg = entry.get("split", {"strategy": "by_trajectory"})
-    split = build_split(ds, entry["protocol"], entry["params"], split_cfg["strategy"],
-                        split_cfg.get("params", {}), seed=suite.split_seed(task))
+    split = build_split_from_spec(ds, entry.spec, entry.split.strategy, entry.split.params, seed=entry.split.seed)
     write_json(suite.split_path(task, dataset), split)
 
 
@@ -114,8 +113,7 @@ def _open(suite: Suite, cell: Cell, parts):
     ds = open_dataset(suite.dataset_dir(cell.dataset))
     split = load_split(suite.split_path(cell.task, cell.dataset))
     task = suite.tasks[cell.task]
-    return ds, split, open_parts(ds, split, task.get("graph", {"kind": "none"}), parts,
-                                 atoms=task.get("atoms", "all"), velocities=task.get("velocities", "stored"))
+    return ds, split, open_parts(ds, split, task.graph, parts, atoms=task.atoms, velocities=task.velocities)
 
 
 def reproduce_command(suite: Suite, cell: Cell) -> str:
@@ -134,9 +132,8 @@ def reused_seed(suite: Suite, cell: Cell) -> int | None:
     method test checks it), so only the suite's first seed is computed; the
     other seeds' model and run files are copies, marked ``reused_from_seed``.
     """
-    entry = suite.method_entry(cell.variant)
     first = suite.seeds[0]
-    if REGISTRY[entry["method"]].seed_dependent or cell.seed == first:
+    if suite.methods[cell.variant].seed_dependent or cell.seed == first:
         return None
     return first
 
@@ -145,7 +142,7 @@ def reused_model(suite: Suite, cell: Cell) -> Cell | None:
     """The cell whose trained model this cell copies instead of training: the first seed of a
     seed-independent method, or the entry named by ``shares_training_with`` (same seed)."""
     seed = reused_seed(suite, cell)
-    shared = suite.method_entry(cell.variant).get("shares_training_with")
+    shared = suite.methods[cell.variant].shares_training_with
     if seed is None and shared is None:
         return None
     return replace(cell, variant=shared or cell.variant, seed=cell.seed if seed is None else seed)
@@ -171,12 +168,12 @@ def train_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
         with atomic_path(suite.model_path(cell)) as tmp:
             torch.save(record, tmp)
         return record
-    device = resolve_device(device, suite.work_dir / "locks")
+    device = resolve_device(device, suite.layout.locks_dir)
     entry = suite.method_entry(cell.variant, cell.task, cell.dataset)
-    method = make_method(entry["method"], entry["params"])
+    method = make_method(entry.method, entry.params)
     ds, _, sets = _open(suite, cell, ("train", "val"))
-    protocol = suite.tasks[cell.task]["protocol"]
-    record = {"cell": cell.__dict__, "method": entry["method"], "status": "ok", "note": "",
+    protocol = suite.tasks[cell.task].protocol
+    record = {"cell": cell.__dict__, "method": entry.method, "status": "ok", "note": "",
               "device": device, "fit_info": {}, "train_seconds": 0.0}
     reason = method.skip_reason(protocol, sets["train"])
     if reason:
@@ -185,7 +182,7 @@ def train_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
         seed_everything(cell.seed)
         start = time.perf_counter()
         try:
-            record["fit_info"] = method.fit(sets["train"], sets["val"], Budget(**entry["budget"]), cell.seed,
+            record["fit_info"] = method.fit(sets["train"], sets["val"], Budget(**entry.budget), cell.seed,
                                             device, checkpoint_dir=run_checkpoint_dir(suite, cell, ds.checksum))
         except Diverged as exc:
             record.update(status="diverged", note=str(exc), diverged_epoch=exc.epoch)
@@ -203,7 +200,7 @@ def train_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
 def load_method(suite: Suite, cell: Cell, record: dict):
     """The trained method of ``cell`` rebuilt from its model record (status ok), on the CPU."""
     entry = suite.method_entry(cell.variant, cell.task, cell.dataset)
-    method = make_method(entry["method"], entry["params"])
+    method = make_method(entry.method, entry.params)
     method.load_state_dict(record["state"])
     return method
 
@@ -213,20 +210,20 @@ def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
     reference = reused_seed(suite, cell)
     if reference is not None:
         return _reuse_run(suite, cell, reference)
-    device = resolve_device(device, suite.work_dir / "locks")
+    device = resolve_device(device, suite.layout.locks_dir)
     record = torch.load(suite.model_path(cell), map_location="cpu", weights_only=False)
-    entry = suite.method_entry(cell.variant, cell.task, cell.dataset)
     ds, split, sets = _open(suite, cell, ("val", "test"))
-    spec = SPECS[split["protocol"]](**split["spec"])
+    spec = sets["test"].spec  # the split file's: what these samples were drawn for
     run = {
         "suite": suite.name, "task": cell.task, "protocol": split["protocol"], "dataset": cell.dataset,
-        "split_variant": split["strategy"], "method": entry["method"], "variant": cell.variant,
+        "split_variant": split["strategy"], "method": suite.methods[cell.variant].method, "variant": cell.variant,
         "seed": cell.seed, "status": record["status"], "note": record["note"],
         "n_params": record.get("n_params", 0), "train_seconds": record["train_seconds"],
         "predict_seconds": None, "device": device, "hardware": hardware_string(device),
         "python": platform.python_version(), "torch": torch.__version__,
         "git_sha": git_sha(), "config_hash": suite.config_hash(cell), "dataset_sha256": ds.checksum,
-        "dataset_engine": ds.trajectory(0).provenance.get("engine"), "metrics_version": METRICS_VERSION, "command": reproduce_command(suite, cell),
+        "dataset_engine": ds.trajectory(0).provenance.get("engine"), "metrics_version": METRICS_VERSION,
+        "command": reproduce_command(suite, cell),
         "fit_info": {k: v for k, v in record["fit_info"].items() if k != "history"},
         "history": record["fit_info"].get("history", []), "rows": [],
         "reused_model_of": record.get("reused_model_of"),
@@ -235,7 +232,7 @@ def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
         method = load_method(suite, cell, record)
         method.to(device)
         batch = method.params.get("batch_size", 256)
-        metrics_cfg = suite.tasks[cell.task].get("metrics")
+        metrics_cfg = suite.tasks[cell.task].metrics
         try:
             for part in ("val", "test"):
                 seed_everything(cell.seed)

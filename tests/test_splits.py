@@ -8,15 +8,19 @@ manifest, so no 200 MB trajectory is needed.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmark.config import SCHEMA_PATH
 from benchmark.data.format import Dataset
 from benchmark.data.md17 import MOLECULES
-from benchmark.splits import MD17_SPLITS, MD17_SPLITS_SHA256, md17_published_starts
-from benchmark.tasks import TaskError, WindowSpec, build_window_split
+from benchmark.specs import TaskError, WindowSpec
+from benchmark.splits import build_window_split
+from benchmark.splits.published import MD17_SPLITS, MD17_SPLITS_SHA256, md17_published_starts
+from benchmark.splits.window import WINDOW_STRATEGIES
 
 ROOT = Path(__file__).resolve().parent.parent
 PUBLISHED_FRAMES = {"aspirin": 211762, "benzene_old": 627983, "ethanol": 555092, "malonaldehyde": 993237,
@@ -116,3 +120,11 @@ def test_windows_refused_on_a_dataset_that_is_not_a_time_series():
     ds = md17_manifest_only("aspirin", time_series=False)
     with pytest.raises(TaskError, match="not a time series"):
         build_window_split(ds, WindowSpec(**PAPER), "blocks", {}, seed=0)
+
+
+def test_strategy_table_matches_schema():
+    """Every strategy the suite schema accepts for a window task is in the table, and no other."""
+    schema = json.loads(SCHEMA_PATH.read_text())
+    task = schema["properties"]["tasks"]["additionalProperties"]
+    enum = task["properties"]["split"]["properties"]["strategy"]["enum"]
+    assert list(WINDOW_STRATEGIES) == enum

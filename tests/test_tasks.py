@@ -1,8 +1,12 @@
 import numpy as np
 import pytest
 import torch
+from conftest import make_chain_dataset
 
-from benchmark.tasks import TaskError, WindowSpec, build_window_split, open_parts, regular_offsets
+from benchmark.evaluation import stored_to_task_atoms
+from benchmark.samples import open_parts
+from benchmark.specs import ExtrapolateSpec, TaskError, WindowSpec
+from benchmark.splits import build_split, build_window_split, regular_offsets
 
 
 def test_regular_offsets_match_published_formula():
@@ -84,10 +88,6 @@ def test_context_holds_only_the_past(chain_dataset):
 
 def test_heavy_atoms_only(tmp_path):
     """``atoms: heavy`` keeps Z > 1, renumbers the bonds and the graph, and reads only those atoms."""
-    from conftest import make_chain_dataset
-
-    from benchmark.evaluation import stored_to_task_atoms
-
     ds = make_chain_dataset(tmp_path / "chain_h", atomic_numbers=(6, 1, 8, 6, 1, 6))
     spec = WindowSpec(delta_frame=10, num_queries=2, observed=1, n_train=4, n_val=2, n_test=2)
     split = build_window_split(ds, spec, "by_trajectory", {}, seed=0)
@@ -128,7 +128,6 @@ def test_velocities_difference_replaces_stored_velocities(lj_dataset):
 
 
 # ------------------------------------------------------------ protocol B
-from benchmark.tasks import ExtrapolateSpec, build_split  # noqa: E402  (grouped with its tests)
 
 
 def test_extrapolate_split_one_sample_per_trajectory(chain_dataset):

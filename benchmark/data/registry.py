@@ -59,16 +59,19 @@ KINDS: dict[str, DatasetKind] = {
                     "Lennard-Jones argon, 258 atoms, 100 K, 100 fs/frame (OpenMM; DoMiNO's LJ)",
                     periodic=True, graph="radius"),
         DatasetKind("tip3p_water", "benchmark.data.tip3p_water",
-                    "TIP3P water, 258 rigid molecules (774 atoms), PME, NPT-equilibrated, NVT 300 K, 100 fs/frame (OpenMM)",
+                    "TIP3P water, 258 rigid molecules (774 atoms), PME, NPT-equilibrated, NVT 300 K, "
+                    "100 fs/frame (OpenMM)",
                     periodic=True, graph="radius"),
         DatasetKind("tip4pew_water", "benchmark.data.tip4pew_water",
-                    "TIP4P-Ew water, 258 rigid molecules (774 real atoms), PME, NPT-equilibrated, NVT 300 K, 100 fs/frame (OpenMM)",
+                    "TIP4P-Ew water, 258 rigid molecules (774 real atoms), PME, NPT-equilibrated, NVT 300 K, "
+                    "100 fs/frame (OpenMM)",
                     periodic=True, graph="radius"),
         DatasetKind("ala2_sim", "benchmark.data.ala2_sim",
                     "alanine dipeptide, amber14 + OBC2 implicit solvent, 22 atoms, 300 K, 1 ps/frame (OpenMM)",
                     periodic=False, graph="bonds"),
         DatasetKind("md17_xtb", "benchmark.data.md17_xtb",
-                    "an MD17 molecule (param molecule) from SMILES, GFN2-xTB MD (Bussi thermostat, no rotation), 500 K, 0.5 fs/frame (tblite)",
+                    "an MD17 molecule (param molecule) from SMILES, GFN2-xTB MD (Bussi thermostat, no rotation), "
+                    "500 K, 0.5 fs/frame (tblite)",
                     periodic=False, graph="bonds"),
         DatasetKind("md17", "benchmark.data.md17",
                     "MD17 ab-initio MD, one of 8 molecules, heavy atoms, 0.5 fs/frame (download; EGNO/GF-NODE)",

@@ -1,82 +1,55 @@
-"""Vendored split files and the ``published`` window-split strategy.
+"""Split files: which samples (trajectory, t0, query offsets) each part of a task holds.
 
-``md17_egno_splits.json`` holds the MD17 start-frame indices of the EGNO /
-GMN / GF-NODE public code (train / val / test = the first 500 / 2000 / 2000
-entries of their ``<mol>_split.pkl`` arrays, in file order); its origin and
-sha256 are recorded in ``README.md`` here and in :data:`MD17_SPLITS_SHA256`
-(``tests/test_splits.py`` checks the file still hashes to it).
+The split file stores every sample explicitly, so a task's samples are fixed once built.
+Strategies (``split.strategy`` of a task):
 
-The ``published`` strategy keeps exactly those start frames, in file order;
-the query offsets are drawn as for every window task (regular, or irregular
-from the split seed).  Known flaw, kept on purpose because it is the
-published protocol: train and test windows interleave on one trajectory, so
-test targets are frames the model was trained on (aspirin has 30,946
-train/test pairs closer than 3000 frames).  The leak-free alternative is the
-``blocks`` strategy of :mod:`benchmark.tasks`; the paper suite reports both.
+  ``by_trajectory``  whole trajectories go to train / val / test (DoMiNO style; the only
+                     one for protocol B, :mod:`benchmark.splits.extrapolate`);
+  ``blocks``         leak-free: each trajectory is cut into contiguous train / val / test
+                     blocks separated by a gap >= delta_frame, and every window lies inside
+                     its block;
+  ``published``      the MD17 start frames of the EGNO/GF-NODE code (vendored,
+                     :mod:`benchmark.splits.published`);
+  ``interleaved``    distinct random start frames over the same trajectories for all parts -
+                     the public code's rule, which LEAKS (train and test windows overlap in
+                     time); only for the leakage table.
+
+The window strategies are the table :data:`benchmark.splits.window.WINDOW_STRATEGIES`.
 """
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
-from pathlib import Path
+from benchmark.data.format import DataError, Dataset
+from benchmark.io import read_json
+from benchmark.specs import ExtrapolateSpec, WindowSpec, make_spec
+from benchmark.splits.common import draw_offsets, draw_starts, regular_offsets, require_time_series
+from benchmark.splits.extrapolate import build_extrapolate_split
+from benchmark.splits.published import MD17_SPLITS, MD17_SPLITS_SHA256, md17_published_starts, published_ranges
+from benchmark.splits.window import WINDOW_STRATEGIES, build_window_split
 
-SPLITS_DIR = Path(__file__).resolve().parent
-MD17_SPLITS = SPLITS_DIR / "md17_egno_splits.json"
-MD17_SPLITS_SHA256 = "aa4c93acc89d2ac21294cb3c78d55ff92afd1e939f4b07e01dff376108ab9741"
-PARTS = ("train", "val", "test")
-
-
-@lru_cache(maxsize=1)
-def md17_published_starts() -> dict:
-    """{molecule: {"train": [...], "val": [...], "test": [...]}} start-frame indices."""
-    return json.loads(MD17_SPLITS.read_text())["molecules"]
+__all__ = ["MD17_SPLITS", "MD17_SPLITS_SHA256", "WINDOW_STRATEGIES", "build_extrapolate_split", "build_split",
+           "build_split_from_spec", "build_window_split", "draw_offsets", "draw_starts", "load_split",
+           "md17_published_starts", "published_ranges", "regular_offsets", "require_time_series"]
 
 
-def published_ranges(dataset, spec, params: dict) -> dict[str, list[tuple[int, int, int]]]:
-    """The published start frames as one-frame ranges ``(trajectory 0, t0, t0)`` per part.
-
-    :func:`benchmark.tasks.build_window_split` draws ``n_<part>`` distinct starts
-    from these ranges; as there are exactly that many, every published start is
-    taken once and in file order.  ``params['molecule']`` overrides the molecule
-    named in the dataset manifest.  Raises ``TaskError`` when a window would
-    leave the trajectory or more starts are requested than were published.
-    """
-    from benchmark.tasks import TaskError
-
-    mol = params.get("molecule") or dataset.info.get("molecule") or dataset.manifest.get("params", {}).get("molecule")
-    table = md17_published_starts()
-    if mol not in table:
-        raise TaskError(f"split 'published': no published split for molecule {mol!r} of dataset "
-                        f"{dataset.name}; valid: {', '.join(table)} (set split params.molecule)")
-    trajectories = dataset.manifest["trajectories"]
-    if len(trajectories) != 1:
-        raise TaskError(f"split 'published' needs one MD17 trajectory; {dataset.name} has {len(trajectories)}")
-    frames = trajectories[0]["n_frames"]
-    ranges = {}
-    for part in PARTS:
-        n = getattr(spec, f"n_{part}")
-        starts = table[mol][part]
-        if n > len(starts):
-            raise TaskError(f"split 'published': n_{part}={n} but only {len(starts)} {part} starts were "
-                            f"published for {mol}")
-        starts = starts[:n]
-        low, high = min(starts), max(starts)
-        if low - (spec.observed - 1) < 0 or high + spec.delta_frame >= frames:
-            raise TaskError(f"split 'published': {mol} {part} starts span frames {low}..{high}, so windows of "
-                            f"delta_frame={spec.delta_frame} (observed={spec.observed}) need frames "
-                            f"{low - spec.observed + 1}..{high + spec.delta_frame}, but {dataset.name} has "
-                            f"{frames} frames; use the full published file")
-        ranges[part] = [(0, int(t), int(t)) for t in starts]
-    return ranges
+def build_split(dataset: Dataset, protocol: str, params: dict, strategy: str, strategy_params: dict,
+                seed: int) -> dict:
+    """The split file's content for a task (``protocol``, its ``params``) on ``dataset``."""
+    return build_split_from_spec(dataset, make_spec(protocol, params), strategy, strategy_params, seed)
 
 
-def require_time_series(dataset, protocol: str) -> None:
-    """Refuse trajectory tasks on datasets whose manifest says they are not time series (rMD17)."""
-    from benchmark.tasks import TaskError
+def build_split_from_spec(dataset: Dataset, spec: WindowSpec | ExtrapolateSpec, strategy: str,
+                          strategy_params: dict, seed: int) -> dict:
+    """The split file's content for a task's checked spec on ``dataset``."""
+    if isinstance(spec, WindowSpec):
+        return build_window_split(dataset, spec, strategy, strategy_params, seed)
+    return build_extrapolate_split(dataset, spec, strategy, strategy_params, seed)
 
-    if dataset.info.get("time_series", True) is False:
-        reason = dataset.info.get("not_time_series_reason", "its frames are not consecutive in time")
-        raise TaskError(f"dataset {dataset.name} ({dataset.info.get('kind', '?')}) is not a time series: "
-                        f"{reason}. Protocol {protocol!r} needs trajectories, so it cannot use this dataset; "
-                        f"remove it from the task (use MD17 for windows)")
+
+def load_split(path) -> dict:
+    """A split file, checked for the keys every reader needs."""
+    split = read_json(path)
+    for key in ("protocol", "parts", "spec", "dataset_checksum"):
+        if key not in split:
+            raise DataError(f"{path}: split file missing key {key!r}; rebuild it")
+    return split

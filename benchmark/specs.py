@@ -1,0 +1,125 @@
+"""Task specs: the parameters of a task's protocol, checked (``WindowSpec``, ``ExtrapolateSpec``).
+
+A *sample* is (trajectory, t0, offsets): the method observes the frames
+``t0-L+1 .. t0`` (``L = observed`` frames, 1 for protocol A) and must predict
+the positions at frames ``t0 + offsets`` (``K`` offsets in ``1..delta_frame``).
+
+Protocol A ("window", EGNO / GF-NODE): one observed frame (``observed=1``),
+``K=8`` offsets, regular (``delta_frame*i//K``, i=1..K, as the published code)
+or irregular (K distinct sorted offsets in 1..delta_frame per sample from a
+seeded RNG, stored in the split file so they are fixed per sample).
+
+Protocol B ("extrapolate", DoMiNO): one sample per trajectory; the method
+observes the first ``observed`` frames (2000) with velocities and predicts every
+following frame up to ``horizon`` (8000): contiguous offsets 1..horizon.
+
+Split files are built by :mod:`benchmark.splits`; samples are read by
+:mod:`benchmark.samples`.  Units: A, A/fs, fs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+PARTS = ("train", "val", "test")
+
+
+class TaskError(ValueError):
+    """Impossible task parameters for a dataset (the message names the key)."""
+
+
+@dataclass
+class WindowSpec:
+    """Parameters of a window task (protocol A)."""
+
+    delta_frame: int
+    num_queries: int = 8
+    sampling: str = "regular"  # or "irregular"
+    observed: int = 1  # frames observed up to and including t0
+    n_train: int = 500
+    n_val: int = 2000
+    n_test: int = 2000
+
+    @classmethod
+    def from_params(cls, params: dict) -> "WindowSpec":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known - {"split", "split_params"})
+        if unknown:
+            raise TaskError(f"unknown window task parameter(s) {unknown}; valid: {sorted(known)}")
+        spec = cls(**{k: v for k, v in params.items() if k in known})
+        spec.check()
+        return spec
+
+    def check(self) -> None:
+        if self.delta_frame < 1:
+            raise TaskError(f"delta_frame must be >= 1, got {self.delta_frame}")
+        if not 1 <= self.num_queries <= self.delta_frame:
+            raise TaskError(f"num_queries must be in 1..delta_frame={self.delta_frame}, got {self.num_queries}")
+        if self.sampling not in ("regular", "irregular"):
+            raise TaskError(f"sampling must be 'regular' or 'irregular', got {self.sampling!r}")
+        if self.observed < 1:
+            raise TaskError(f"observed must be >= 1, got {self.observed}")
+        for key in ("n_train", "n_val", "n_test"):
+            if getattr(self, key) < 1:
+                raise TaskError(f"{key} must be >= 1, got {getattr(self, key)}")
+
+
+DOMINO_WINDOWS = [[80, 100], [180, 200], [980, 1000], [1980, 2000], [2980, 3000], [4980, 5000], [7980, 8000]]
+
+
+@dataclass
+class ExtrapolateSpec:
+    """Parameters of an extrapolation task (protocol B).
+
+    ``windows``: terminal windows [a, b] of frames after the last observed one
+    (offsets a+1..b) reported as separate MSEs (DoMiNO Table 3);
+    ``n_full_domain``: size of the seeded random sample of future frames for
+    the "full domain" MSE; ``failure_threshold``: per-frame MSE (A^2) above
+    which a prediction counts as failed (time-to-failure); ``curve_bin``:
+    frames per bin of the reported MSE-over-horizon curve.
+    """
+
+    observed: int = 2000
+    horizon: int = 8000
+    n_full_domain: int = 1000
+    windows: list | None = None  # default: DoMiNO's windows that fit in the horizon
+    failure_threshold: float = 10.0
+    curve_bin: int = 100
+
+    @classmethod
+    def from_params(cls, params: dict) -> "ExtrapolateSpec":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise TaskError(f"unknown extrapolate task parameter(s) {unknown}; valid: {sorted(known)}")
+        spec = cls(**params)
+        spec.check()
+        return spec
+
+    def __post_init__(self):
+        if self.windows is None and isinstance(self.horizon, int):
+            self.windows = [list(w) for w in DOMINO_WINDOWS if w[1] <= self.horizon]
+
+    def check(self) -> None:
+        for key in ("observed", "horizon", "n_full_domain", "curve_bin"):
+            if not (isinstance(getattr(self, key), int) and getattr(self, key) >= 1):
+                raise TaskError(f"{key} must be a positive integer, got {getattr(self, key)!r}")
+        if self.failure_threshold <= 0:
+            raise TaskError(f"failure_threshold must be > 0, got {self.failure_threshold}")
+        for w in self.windows:
+            if not (len(w) == 2 and 0 <= w[0] < w[1] <= self.horizon):
+                raise TaskError(f"windows: {w} must be [a, b] with 0 <= a < b <= horizon={self.horizon}")
+
+    @property
+    def delta_frame(self) -> int:  # the longest offset, as for windows
+        return self.horizon
+
+
+SPECS = {"window": WindowSpec, "extrapolate": ExtrapolateSpec}
+
+
+def make_spec(protocol: str, params: dict):
+    """The checked spec of ``protocol`` from a task's ``params`` (raises :class:`TaskError`)."""
+    if protocol not in SPECS:
+        raise TaskError(f"unknown protocol {protocol!r}; valid: {', '.join(SPECS)}")
+    return SPECS[protocol].from_params(params)
