@@ -12,12 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 import yaml
 
-from benchmark.aggregate import collect
+from benchmark.aggregate import collect, read_metrics
 from benchmark.clean import clean
 from benchmark.config import SUITES_DIR, Cell, load_suite
 from benchmark.io import read_json, write_json
@@ -110,7 +109,7 @@ def test_sigkill_resume_identical_and_divergence_isolated(tmp_path):
     assert "diverged" in row
     static = next(line for line in table.splitlines() if line.startswith("| static |"))
     assert any(ch.isdigit() for ch in static.split("|")[2])
-    metrics = pd.read_csv(results / "metrics.csv")
+    metrics = read_metrics(results / "metrics.csv")
     assert set(metrics[metrics["variant"] == "static"]["status"]) == {"ok"}
 
 
