@@ -1,8 +1,15 @@
-"""Run JSONs -> one long-format results table (``metrics.csv``).
+"""Run JSONs -> the results as two tables: ``runs.csv`` and ``metrics.csv``.
 
-One row per (run, split, metric, convention, offset) with the run's
-provenance.  Every cell the suite expects appears: a run JSON that does not
-exist yet gives rows with status ``missing`` (never silently dropped).
+``runs.csv`` holds one row per run: its cell (task, dataset, method variant, seed) and its
+provenance (status, git sha, config hash, dataset checksum, hardware, timings, the command that
+recomputes it), keyed by ``run_id`` (the run file's path under ``runs/``, e.g.
+``lj_window/lj_argon/egnn/seed0``).  ``metrics.csv`` holds one row per metric value (split,
+metric, convention, horizon, offset, value, unit) and the ``run_id`` of its run.
+``read_metrics`` joins them into the long table the reporting code reads: one row per
+(run, split, metric, convention, offset) with the run's provenance.
+
+Every cell the suite expects appears: a run JSON that does not exist yet gives a run with status
+``missing`` and placeholder metric rows (never silently dropped).
 
 One build of each dataset: the simulated datasets are bit-identical only on the
 same kind of processor (the engines' round-off differs between processors, and
@@ -17,6 +24,7 @@ dataset's run files were computed on, and a run on another build gets status
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pandas as pd
 
@@ -25,12 +33,17 @@ from benchmark.io import atomic_path, read_json
 from benchmark.metrics import placeholder_rows
 from benchmark.tasks import make_spec
 
+# The long table's columns: the run's cell, the metric row, the run's provenance.  The run's cell and
+# provenance go to runs.csv, the metric row to metrics.csv (horizon and unit stay with the metric
+# row: a run file gives them per row).
 RUN_COLUMNS = ["suite", "protocol", "task", "dataset", "split_variant", "method", "variant", "seed"]
 ROW_COLUMNS = ["split", "metric", "convention", "horizon", "offset", "value", "unit"]
 META_COLUMNS = ["status", "note", "n_params", "train_seconds", "predict_seconds", "device", "hardware",
-                "git_sha", "config_hash", "dataset_sha256", "dataset_engine", "metrics_version", "command", "reused_from_seed",
-                "reused_model_of"]
-COLUMNS = RUN_COLUMNS + ROW_COLUMNS + META_COLUMNS
+                "git_sha", "config_hash", "dataset_sha256", "dataset_engine", "metrics_version", "command",
+                "reused_from_seed", "reused_model_of"]
+COLUMNS = RUN_COLUMNS + ROW_COLUMNS + META_COLUMNS  # the joined long table, in this order
+RUNS_TABLE = ["run_id"] + RUN_COLUMNS + META_COLUMNS  # runs.csv
+METRICS_TABLE = ["run_id"] + ROW_COLUMNS  # metrics.csv
 
 
 def board_builds(runs) -> dict[str, tuple[str, dict[str, int]]]:
@@ -84,18 +97,58 @@ def collect(suite: Suite) -> tuple[pd.DataFrame, list[str]]:
     return table, missing
 
 
+def runs_path(metrics_path) -> Path:
+    """``runs.csv``, next to ``metrics.csv``."""
+    return Path(metrics_path).with_name("runs.csv")
+
+
+def split_table(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The long table -> (runs: one row per run, metrics: one row per metric value), both keyed by
+    ``run_id``.  Each column keeps its dtype, so both files write each value as the long table did."""
+    run_id = table["task"] + "/" + table["dataset"] + "/" + table["variant"] + "/seed" + table["seed"].astype(str)
+    keyed = table.assign(run_id=run_id)
+    runs = keyed[RUNS_TABLE].drop_duplicates("run_id")
+    if len(keyed[RUNS_TABLE].drop_duplicates()) != len(runs):
+        raise ValueError("two rows of one run differ in the run's columns: "
+                         f"{sorted(set(RUNS_TABLE) - {'run_id'})} must be the same on every row of a run")
+    return runs.reset_index(drop=True), keyed[METRICS_TABLE]
+
+
+def join_tables(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """(runs, metrics) -> the long table: each metric row with its run's columns, in ``COLUMNS`` order."""
+    table = metrics.merge(runs, on="run_id", how="left", validate="many_to_one", indicator=True)
+    orphans = sorted(set(table.loc[table["_merge"] == "left_only", "run_id"]))
+    if orphans:
+        raise ValueError(f"metric rows of run(s) missing from runs.csv: {orphans[:3]}; rerun `mdhorizon aggregate`")
+    return table[COLUMNS]
+
+
+def table_texts(suite: Suite, table: pd.DataFrame) -> dict[Path, str]:
+    """The long table as the text of its two files: {path of runs.csv: text, path of metrics.csv: text}."""
+    runs, metrics = split_table(table)
+    return {runs_path(suite.metrics_path): runs.to_csv(index=False, float_format="%.8g"),
+            suite.metrics_path: metrics.to_csv(index=False, float_format="%.8g")}
+
+
 def write_metrics(suite: Suite) -> tuple[pd.DataFrame, list[str]]:
+    """Writes ``runs.csv`` and ``metrics.csv``; returns (the long table, paths of missing run files)."""
     table, missing = collect(suite)
-    with atomic_path(suite.metrics_path) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.8g")
+    for path, text in table_texts(suite, table).items():
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
     return table, missing
 
 
-def read_metrics(path) -> pd.DataFrame:
+def _read(path: Path, columns: list[str]) -> pd.DataFrame:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; write it with `mdhorizon aggregate`")
     table = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    unknown = set(table.columns) ^ set(COLUMNS)
-    if unknown:
-        raise ValueError(f"{path}: columns differ from the expected schema: {sorted(unknown)}; "
-                         f"rerun `mdhorizon aggregate`")
+    if list(table.columns) != columns:
+        raise ValueError(f"{path}: columns {list(table.columns)} are not the expected {columns}; "
+                         "rerun `mdhorizon aggregate`")
     return table
 
+
+def read_metrics(path) -> pd.DataFrame:
+    """The long table from ``metrics.csv`` at ``path`` and the ``runs.csv`` next to it."""
+    return join_tables(_read(runs_path(path), RUNS_TABLE), _read(Path(path), METRICS_TABLE))

@@ -14,13 +14,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 import yaml
 
 from benchmark import runner
-from benchmark.aggregate import board_builds, collect
+from benchmark.aggregate import board_builds, collect, read_metrics
 from benchmark.clean import clean
 from benchmark.config import SUITES_DIR, Cell, load_suite
 from benchmark.data.format import DataError, open_dataset, write_manifest
@@ -122,7 +121,7 @@ def test_sigkill_resume_identical_and_divergence_isolated(tmp_path):
     assert "diverged" in row
     static = next(line for line in table.splitlines() if line.startswith("| static |"))
     assert any(ch.isdigit() for ch in static.split("|")[2])
-    metrics = pd.read_csv(results / "metrics.csv")
+    metrics = read_metrics(results / "metrics.csv")
     assert set(metrics[metrics["variant"] == "static"]["status"]) == {"ok"}
 
 

@@ -4,8 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
+
+from benchmark.aggregate import read_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -20,7 +21,7 @@ def test_smoke_suite_end_to_end(tmp_path):
     work, results = tmp_path / "work", tmp_path / "results"
     out = _snakemake("--cores", "2", "all", "--config", "suite=smoke", f"work_dir={work}", f"results_dir={results}")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    table = pd.read_csv(results / "metrics.csv")
+    table = read_metrics(results / "metrics.csv")
     test = table[(table["split"] == "test") & (table["metric"] == "mse")]
     assert set(test["variant"]) == {"static", "constant_velocity"}
     assert (test["status"] == "ok").all() and test["value"].notna().all()
@@ -36,6 +37,11 @@ def test_smoke_suite_end_to_end(tmp_path):
     again = _snakemake("--cores", "2", "all", "-n", "--config", "suite=smoke", f"work_dir={work}",
                        f"results_dir={results}")
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+    # either results table missing: aggregate reruns
+    (results / "runs.csv").unlink()
+    again = _snakemake("--cores", "2", "all", "-n", "--config", "suite=smoke", f"work_dir={work}",
+                       f"results_dir={results}")
+    assert again.returncode == 0 and "aggregate" in again.stdout, again.stdout[-3000:]
 
 
 def test_default_suite_dry_run():

@@ -2,6 +2,8 @@
 
     python tests/slurm/compare_metrics.py SLURM_METRICS_CSV LOCAL_METRICS_CSV
 
+(each with its ``runs.csv`` next to it).
+
 Exits 0 when both tables hold the same rows with the same values, 1 otherwise (printing every
 difference).  Ignored are only the provenance columns that legitimately differ between two runs
 of the same cells: wall-clock timings, the hardware string, the reproduce command (it names the
@@ -17,6 +19,7 @@ Used by tests/slurm/run_slurm_test.sh (``make test-slurm``).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -28,8 +31,11 @@ KEY = ["suite", "protocol", "task", "dataset", "split_variant", "method", "varia
 
 
 def load(path: str) -> pd.DataFrame:
-    # Strings only: values are compared as written, NaN as the empty string.
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    # Strings only: values are compared as written, NaN as the empty string.  metrics.csv holds the
+    # metric rows, the runs.csv next to it their runs' columns: joined on run_id.
+    metrics = pd.read_csv(path, dtype=str, keep_default_na=False)
+    runs = pd.read_csv(Path(path).with_name("runs.csv"), dtype=str, keep_default_na=False)
+    table = metrics.merge(runs, on="run_id", how="inner", validate="many_to_one").drop(columns="run_id")
     missing = sorted(set(KEY + IGNORED + ["value", "status"]) - set(table.columns))
     if missing:
         raise SystemExit(f"{path}: not a metrics.csv, columns {missing} are missing")
