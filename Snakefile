@@ -55,7 +55,7 @@ wildcard_constraints:
 rule all:
     input:
         SUITE.metrics_path,
-        RESULTS / "runs.csv",
+        SUITE.runs_path,
         [PATHS.table(task) for task in SUITE.tasks],
         leaderboard_outputs(SUITE),
         fig4_outputs(SUITE),  # GF-NODE Fig. 4, when the suite trains the gfnode model it needs
@@ -163,7 +163,7 @@ rule aggregate:
         [SUITE.run_path(cell) for cell in SUITE.cells],
     output:
         SUITE.metrics_path,  # one row per metric value, keyed by run_id
-        RESULTS / "runs.csv",  # one row per run: its provenance (benchmark/aggregate.py)
+        SUITE.runs_path,  # one row per run: its provenance (benchmark/aggregate.py)
     shell:
         "{CLI} aggregate {COMMON}"
 
@@ -182,7 +182,7 @@ def reported(paths, caption=None):
 rule tables:
     input:
         SUITE.metrics_path,
-        RESULTS / "runs.csv",
+        SUITE.runs_path,
     output:
         reported([PATHS.table(task) for task in SUITE.tasks], caption="configs/report/task_table.rst"),
     shell:
@@ -192,7 +192,7 @@ rule tables:
 rule leaderboard:
     input:
         SUITE.metrics_path,
-        RESULTS / "runs.csv",
+        SUITE.runs_path,
         "benchmark/published.yaml",
     output:
         reported(leaderboard_outputs(SUITE)),

@@ -31,7 +31,6 @@ import pandas as pd
 from benchmark.config import Suite
 from benchmark.io import atomic_path, read_json
 from benchmark.metrics import placeholder_rows
-from benchmark.tasks import make_spec
 
 # The long table's columns: the run's cell, the metric row, the run's provenance.  The run's cell and
 # provenance go to runs.csv, the metric row to metrics.csv (horizon and unit stay with the metric
@@ -66,13 +65,13 @@ def collect(suite: Suite) -> tuple[pd.DataFrame, list[str]]:
         path = suite.run_path(cell)
         if cell not in runs:
             missing.append(str(path))
-            base = {"suite": suite.name, "protocol": suite.tasks[cell.task]["protocol"], "task": cell.task,
-                    "dataset": cell.dataset, "split_variant": suite.tasks[cell.task].get("split", {}).get(
-                        "strategy", "by_trajectory"), "method": suite.method_entry(cell.variant)["method"],
+            task = suite.tasks[cell.task]
+            base = {"suite": suite.name, "protocol": task.protocol, "task": cell.task,
+                    "dataset": cell.dataset, "split_variant": task.split.strategy,
+                    "method": suite.methods[cell.variant].method,
                     "variant": cell.variant, "seed": cell.seed, "status": "missing",
                     "note": "not yet run", "config_hash": suite.config_hash(cell)}
-            protocol = suite.tasks[cell.task]["protocol"]
-            horizon = make_spec(protocol, suite.tasks[cell.task]["params"]).delta_frame
+            protocol, horizon = task.protocol, task.delta_frame
             rows += [{**base, **row} for row in placeholder_rows(protocol, horizon)]
             continue
         run = runs[cell]
@@ -126,7 +125,7 @@ def join_tables(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
 def table_texts(suite: Suite, table: pd.DataFrame) -> dict[Path, str]:
     """The long table as the text of its two files: {path of runs.csv: text, path of metrics.csv: text}."""
     runs, metrics = split_table(table)
-    return {runs_path(suite.metrics_path): runs.to_csv(index=False, float_format="%.8g"),
+    return {suite.runs_path: runs.to_csv(index=False, float_format="%.8g"),
             suite.metrics_path: metrics.to_csv(index=False, float_format="%.8g")}
 
 

@@ -212,7 +212,7 @@ def _build(raw: dict, path: Path, specs: dict, work_dir: Path, results_dir: Path
             variant=variant, method=method, params=dict(e.get("params", {})),
             dataset_params=dict(e.get("dataset_params") or {}), budget=dict(e.get("budget", {})),
             shares_training_with=e.get("shares_training_with"), trained=issubclass(REGISTRY[method], TorchMethod),
-            seed_dependent=REGISTRY[method].seed_dependent, as_written=e)
+            seed_dependent=REGISTRY[method].seed_dependent)
     tasks = {}
     for task, e in raw["tasks"].items():
         split = e.get("split", {})
@@ -232,7 +232,7 @@ def _build(raw: dict, path: Path, specs: dict, work_dir: Path, results_dir: Path
     return Suite(name=raw["name"], path=path, description=raw.get("description", ""), seeds=list(raw["seeds"]),
                  device=device, datasets=datasets, tasks=tasks, methods=methods,
                  layout=Layout(raw["name"], work_dir, results_dir),
-                 only_methods=only_methods, only_datasets=only_datasets, cells=cells, raw=raw)
+                 only_methods=only_methods, only_datasets=only_datasets, cells=cells)
 
 
 def _subset(value, valid, key) -> list[str] | None:

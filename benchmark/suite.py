@@ -34,21 +34,8 @@ class Cell:
     seed: int
 
 
-class _AsWritten:
-    """Transitional dict-style access to the entry as written in the YAML (``entry["params"]``,
-    ``entry.get("tables", [])``) for the reporting modules that still read it so; use the fields."""
-
-    as_written: dict
-
-    def __getitem__(self, key: str):
-        return self.as_written[key]
-
-    def get(self, key: str, default=None):
-        return self.as_written.get(key, default)
-
-
 @dataclass(frozen=True)
-class DatasetEntry(_AsWritten):
+class DatasetEntry:
     """A dataset of the suite: a kind (generator or download) with its parameters."""
 
     name: str
@@ -70,7 +57,7 @@ class SplitEntry:
 
 
 @dataclass(frozen=True)
-class TaskEntry(_AsWritten):
+class TaskEntry:
     """A task: a protocol with its checked spec, on some datasets, for some method entries."""
 
     name: str
@@ -101,7 +88,7 @@ class TaskEntry(_AsWritten):
 
 
 @dataclass(frozen=True)
-class MethodEntry(_AsWritten):
+class MethodEntry:
     """A method entry (variant) of the suite: a registered method with its params."""
 
     variant: str
@@ -112,7 +99,6 @@ class MethodEntry(_AsWritten):
     shares_training_with: str | None
     trained: bool  # a torch method: a task's optimiser settings apply to it
     seed_dependent: bool  # False: every seed gives the first seed's numbers
-    as_written: dict = field(repr=False, compare=False)
 
     def params_on(self, dataset: str | None) -> dict:
         """The params, with the ``dataset_params`` of ``dataset`` on top (a new dict)."""
@@ -137,12 +123,6 @@ class ResolvedMethod:
             out["shares_training_with"] = self.shares_training_with
         return out
 
-    def __getitem__(self, key: str):  # transitional, as _AsWritten
-        return self.hashed[key]
-
-    def get(self, key: str, default=None):
-        return self.hashed.get(key, default)
-
 
 def _seed_part(seed) -> str:
     return f"seed{seed}"
@@ -155,7 +135,7 @@ class Layout:
     work dir:    data/<dataset>/, splits/<suite>/<task>/<dataset>.json,
                  models|checkpoints/<suite>/<task>/<dataset>/<variant>/seed<N>[.pt],
                  logs/<suite>/<stage>/..., locks/
-    results dir: runs/<task>/<dataset>/<variant>/seed<N>.json, metrics.csv, tables/, plots/,
+    results dir: runs/<task>/<dataset>/<variant>/seed<N>.json, runs.csv, metrics.csv, tables/, plots/,
                  data/<dataset>.md
     """
 
@@ -196,6 +176,10 @@ class Layout:
         return self.results_dir / "metrics.csv"
 
     @property
+    def runs(self) -> Path:
+        return self.results_dir / "runs.csv"
+
+    @property
     def tables_dir(self) -> Path:
         return self.results_dir / "tables"
 
@@ -232,7 +216,6 @@ class Suite:
     only_methods: list[str] | None
     only_datasets: list[str] | None
     cells: tuple[Cell, ...]
-    raw: dict = field(repr=False)  # transitional: the YAML as written, for the reporting modules
 
     # ---- the matrix -------------------------------------------------------
     def method_entry(self, variant: str, task: str | None = None, dataset: str | None = None) -> ResolvedMethod:
@@ -294,6 +277,10 @@ class Suite:
     @property
     def metrics_path(self) -> Path:
         return self.layout.metrics
+
+    @property
+    def runs_path(self) -> Path:
+        return self.layout.runs
 
     @property
     def tables_dir(self) -> Path:

@@ -340,7 +340,7 @@ def import_command(suite, kind: str, source: str | Path, progress: bool = True) 
     """``mdhorizon data import <kind> DIR``: verify local files, cache them, convert the datasets."""
     import importlib
 
-    from benchmark.data.registry import get_kind, make_dataset, resolve_params
+    from benchmark.data.registry import get_kind, make_dataset
 
     try:
         spec = get_kind(kind)
@@ -352,9 +352,9 @@ def import_command(suite, kind: str, source: str | Path, progress: bool = True) 
     source = Path(source)
     if not source.is_dir():
         raise DownloadError(f"{source}: not a directory; give the directory holding the {kind} files")
-    names = [d for d, e in suite.datasets.items() if e["kind"] == kind]
+    names = [d for d, e in suite.datasets.items() if e.kind == kind]
     # Which raw files to look for: those of the suite's datasets of this kind, or every file the kind knows.
-    param_sets = [resolve_params(kind, suite.datasets[d].get("params")) for d in names] or [module.DEFAULTS]
+    param_sets = [dict(suite.datasets[d].params) for d in names] or [module.DEFAULTS]
     imported: dict[str, Fetched] = {}
     for params in param_sets:
         cache = cache_dir_for(suite.dataset_dir("_"), kind, params)
@@ -372,11 +372,11 @@ def import_command(suite, kind: str, source: str | Path, progress: bool = True) 
               f"{cache_dir_for(suite.dataset_dir('_'), kind, param_sets[0])} and will be converted by "
               f"`mdhorizon data make <dataset> --suite paper` (or the paper workflow)")
     for name in names:
-        params = resolve_params(kind, suite.datasets[name].get("params"))
+        params = dict(suite.datasets[name].params)
         if all(r.name in imported or (cache_dir_for(suite.dataset_dir(name), kind, params) / r.name).exists()
                for r in module.remote_files(params)):
             ds = make_dataset(suite.dataset_dir(name), name, kind, params,
-                              seed=suite.datasets[name].get("seed", 0), progress=progress)
+                              seed=suite.datasets[name].seed, progress=progress)
             print(f"converted {name}: {ds.path} ({len(ds)} trajectories, checksum {ds.checksum[:16]})")
         else:
             print(f"{name}: not all of its files were imported; not converted")

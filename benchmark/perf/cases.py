@@ -15,6 +15,8 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from benchmark.samples import Context
+
 CASES = {
     "mol21": {"n_atoms": 21, "batch": 50, "periodic": False},
     "box250": {"n_atoms": 250, "batch": 5, "periodic": True},
@@ -29,8 +31,6 @@ def context_for(positions, velocities, atomic_numbers, masses, edges, box, dt_fs
                 seed: int = 0):
     """A :class:`Context` of B samples: the frame t0 ``positions`` [B, N, 3] (A) plus, when ``observed``
     > 1, a synthetic history (a random walk of ~0.02 A per frame ending at t0)."""
-    from benchmark.tasks import Context
-
     x0 = torch.as_tensor(positions, dtype=torch.float32)
     v0 = torch.as_tensor(velocities, dtype=torch.float32)
     b, n, _ = x0.shape

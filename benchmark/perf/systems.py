@@ -32,12 +32,10 @@ DALTON_KG = 1.66053906660e-27
 
 
 def dataset_params(suite, dataset: str) -> tuple[str, dict]:
-    from benchmark.data.registry import resolve_params
-
     entry = suite.datasets[dataset]
-    params = resolve_params(entry["kind"], entry.get("params"))
-    params.setdefault("structure_seed", entry.get("seed", 0))
-    return entry["kind"], params
+    params = dict(entry.params)
+    params.setdefault("structure_seed", entry.seed)
+    return entry.kind, params
 
 
 def thermal_velocities(masses, temperature_K: float, seed: int = 0) -> np.ndarray:
@@ -98,8 +96,8 @@ def system(suite, dataset: str, n_molecules: int | None = None) -> dict:
 
 def molecular_graph_params(suite, dataset: str) -> dict:
     for entry in suite.tasks.values():
-        if dataset in entry["datasets"] and entry.get("graph", {}).get("kind") == "molecular":
-            return entry["graph"]
+        if dataset in entry.datasets and entry.graph["kind"] == "molecular":
+            return entry.graph
     return {"kind": "molecular"}
 
 
@@ -116,7 +114,7 @@ def system_variants(suite, dataset: str) -> list[str]:
     """The fitted variants the suite runs on ``dataset`` (in suite order)."""
     names = []
     for task, entry in suite.tasks.items():
-        if dataset in entry["datasets"]:
+        if dataset in entry.datasets:
             names += [m for m in suite.task_methods(task) if m not in names]
     variants = suite_variants(suite)
     return [v for v in suite.methods if v in names and is_fitted(variants[v][0])]
@@ -169,7 +167,7 @@ def md_cost(suite, dataset: str, window_frames: int, frames: int | None = None) 
     """The dataset generator's production throughput (one thread) -> the MD time of ``window_frames`` frames."""
     kind, params = dataset_params(suite, dataset)
     overrides, default_frames = MD_MEASUREMENT[kind]
-    overrides = {**{k: v for k, v in suite.datasets[dataset].get("params", {}).items()
+    overrides = {**{k: v for k, v in suite.datasets[dataset].overrides.items()
                     if k not in ("n_frames", "n_trajectories")}, **overrides, "threads": 1}
     frames = frames or default_frames
     cmd = [sys.executable, "-m", "benchmark.data.throughput", kind,

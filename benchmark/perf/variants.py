@@ -27,7 +27,7 @@ def suite_variants(suite) -> dict[str, tuple[str, dict]]:
     out = {}
     for variant in suite.methods:
         entry = suite.method_entry(variant)
-        out[variant] = (entry["method"], dict(entry["params"]))
+        out[variant] = (entry.method, dict(entry.params))
     if "egnn" in out:
         out.update({ref: out["egnn"] for ref in REFERENCE_VARIANTS})
     return out
@@ -37,13 +37,11 @@ def variant_spec(suite, variant: str, dataset: str | None = None):
     """(protocol, task spec) the suite runs ``variant`` under (on ``dataset`` when the suite runs it
     there, else on any dataset): a window task when the variant is in any such window task, else its
     extrapolate task."""
-    from benchmark.tasks import make_spec
-
     base = variant.split("[")[0]
     found = {}
     for task, entry in suite.tasks.items():
-        if base in suite.task_methods(task) and (dataset is None or dataset in entry["datasets"]):
-            found.setdefault(entry["protocol"], make_spec(entry["protocol"], entry["params"]))
+        if base in suite.task_methods(task) and (dataset is None or dataset in entry.datasets):
+            found.setdefault(entry.protocol, entry.spec)
     if not found and dataset is not None:
         return variant_spec(suite, variant)
     if not found:

@@ -15,7 +15,7 @@ REFERENCE = ("static", "constant_velocity", "damped_velocity")  # trivial baseli
 
 def tasks_for(suite: Suite, table_id: str) -> list[str]:
     """The suite's tasks tagged ``tables: [table_id]``."""
-    return [t for t, e in suite.tasks.items() if table_id in e.get("tables", [])]
+    return [t for t, e in suite.tasks.items() if table_id in e.tables]
 
 
 def pick_dataset(table: pd.DataFrame, tasks: list[str], candidates: list[str]) -> str | None:

@@ -16,10 +16,8 @@ from benchmark.report.figures import plot_levels, plot_lines, plot_ramachandran
 
 def horizon_series(suite: Suite, table: pd.DataFrame) -> dict:
     """GF-NODE Fig. 3: MSE vs horizon on benzene / malonaldehyde (irregular windows)."""
-    from benchmark.tasks import make_spec
-
     tasks = tasks_for(suite, "gfnode_fig3") + tasks_for(suite, "gfnode_table1")
-    horizons = {t: make_spec(suite.tasks[t]["protocol"], suite.tasks[t]["params"]).delta_frame for t in tasks}
+    horizons = {t: suite.tasks[t].delta_frame for t in tasks}
     out = {}
     for d in sorted({d for t in tasks_for(suite, "gfnode_fig3") for d in suite.task_datasets(t)}):
         for v in dict.fromkeys(v for t in tasks for v in suite.task_methods(t)):

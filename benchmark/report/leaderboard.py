@@ -46,7 +46,7 @@ def render_tables(suite: Suite, table: pd.DataFrame) -> dict[str, str]:
 def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
     """``results/LEADERBOARD.md``: the board's status, links to its tables and figures, the cross-paper matrix."""
     lines = ["# mdhorizon leaderboard", "",
-             f"Suite `{suite.name}` ({suite.raw.get('description', '')}); seeds {suite.seeds}.", "",
+             f"Suite `{suite.name}` ({suite.description}); seeds {suite.seeds}.", "",
              "## Status", "", *status_lines(suite, table),
              "", "Reproduce any cell with the command in the `command` column of `metrics.csv`, e.g. "
              "`snakemake --cores 2 results/runs/<task>/<dataset>/<method>/seed0.json --forcerun train_cell`; "

@@ -11,15 +11,15 @@ from benchmark.config import Suite
 def task_history(suite: Suite, task: str) -> int:
     """Frames observed before t0 in a window task (0 = the papers' single frame)."""
     entry = suite.tasks[task]
-    return entry["params"].get("observed", 1) - 1 if entry["protocol"] == "window" else 0
+    return entry.spec.observed - 1 if entry.protocol == "window" else 0
 
 
 def dataset_params_note(suite: Suite, variants: list[str], datasets: list[str]) -> list[str]:
     """Lines naming the cells whose method ran with the entry's ``dataset_params`` (params that
     override its own on that dataset), so a reader does not compare them as equals without knowing."""
     notes = []
-    for v in variants:
-        for ds, params in ((suite.methods.get(v) or {}).get("dataset_params") or {}).items():
+    for v in (v for v in variants if v in suite.methods):
+        for ds, params in suite.methods[v].dataset_params.items():
             if ds in datasets:
                 notes.append(f"`{v}` on `{ds}`: " + ", ".join(f"{k} = {params[k]}" for k in sorted(params)))
     if not notes:

@@ -113,7 +113,7 @@ def leakage(suite: Suite, table: pd.DataFrame) -> str:
     base, other = tasks_for(suite, "gfnode_table1"), tasks_for(suite, "leakage")
 
     def strategy(tasks):
-        strategies = {suite.tasks[t].get("split", {}).get("strategy", "by_trajectory") for t in tasks}
+        strategies = {suite.tasks[t].split.strategy for t in tasks}
         return ", ".join(sorted(strategies)) or "–"
 
     a_name, b_name = strategy(base), strategy(other)

@@ -24,7 +24,7 @@ def rank_columns(suite: Suite, table: pd.DataFrame):
     variants = list(suite.methods)
     cells, ranks, ranked = {}, {v: [] for v in variants}, []
     for t, d in columns:
-        metric, convention = PRIMARY[suite.tasks[t]["protocol"]][0]
+        metric, convention = PRIMARY[suite.tasks[t].protocol][0]
         in_task = suite.task_methods(t)
         col = {v: cell(table, [t], d, v, metric, convention) if v in in_task else {"n": 0, "why": "–"}
                for v in variants}

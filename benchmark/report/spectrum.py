@@ -51,7 +51,7 @@ SOURCES = ("reference", "prediction", "model_state")
 def fig4_cell(suite: Suite) -> Cell | None:
     """The cell whose trained model Fig. 4 analyses, or None when the suite has none."""
     for task, entry in suite.tasks.items():
-        if TABLE not in entry.get("tables", []) or VARIANT not in suite.task_methods(task):
+        if TABLE not in entry.tables or VARIANT not in suite.task_methods(task):
             continue
         datasets = suite.task_datasets(task)
         hits = [d for m in MOLECULES for d in datasets if m in d] + datasets

@@ -103,7 +103,7 @@ def builds_line(suite: Suite, runs: pd.DataFrame) -> str:
         per = ", ".join(f"`{ds}` {n}" for ds, n in other["dataset"].value_counts().sort_index().items())
         line = (f"- dataset builds: {len(other)} run(s) used another build of their dataset than the board's ({per}) "
                 "and are left out of the means (`other data build` in the tables)")
-    simulated = [d for d, entry in suite.datasets.items() if get_kind(entry["kind"]).simulated]
+    simulated = [d for d, entry in suite.datasets.items() if get_kind(entry.kind).simulated]
     ok = runs[(runs["status"] == "ok") & runs["dataset"].isin(simulated)]
     # Builds made on OpenMM's Reference platform (the run files record the engine) are the same on
     # every x86-64 processor (benchmark/data/lj.py); the others only on the same vendor's.
