@@ -46,8 +46,10 @@ import numpy as np
 import torch
 
 from benchmark.devices import tune_malloc
+from benchmark.evaluation import predict_errors
 from benchmark.metrics import position_sq_error
 from benchmark.tasks import Context, SampleSet, WindowSpec
+from benchmark.training import seed_everything, train_model
 
 
 @dataclass
@@ -191,13 +193,9 @@ class TorchMethod(Method):
 
     def validation_error(self, val: SampleSet, device) -> float:
         """Model-selection score on validation data (lower is better): MSE in A^2."""
-        from benchmark.evaluation import predict_errors
-
         return float(predict_errors(self, val, self.params["batch_size"], device).mean())
 
     def fit(self, train, val, budget, seed, device, checkpoint_dir=None) -> dict:
-        from benchmark.training import seed_everything, train_model
-
         seed_everything(seed)
         self.setup_args = self.setup(train)
         self.model = self.build(**self.setup_args).to(device)

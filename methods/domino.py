@@ -2,9 +2,8 @@
 
 Paper: F. Sun, Z. Huang, Y. Cao, X. Luo, W. Wang, Y. Sun, "DoMiNO:
 Down-scaling Molecular Dynamics with Neural Graph Ordinary Differential
-Equations" (2025; slides in ``shared/seeds/000_...``; workshop code
-``FrancoTSolis/domino-code``).  Implemented (slide "Mathematical formulation
-for downscaling ODEs"):
+Equations" (2025; workshop code ``FrancoTSolis/domino-code``).  Implemented
+(the paper's formulation of the down-scaling ODEs):
 
 * level 0: ``z^(0)_t = ODESolve(z^(0)_0, f^(0), t)`` from a PaiNN encoder of
   the observed sequence;

@@ -35,7 +35,7 @@ Deviations from the authors' code, with reasons:
   frames (always including t0); the interaction graph is the radius graph
   (``cutoff`` A, minimum image) of the last observed frame, kept fixed;
 * messages are averaged (not summed) and the derivative is bounded by tanh,
-  which keeps rk4 stable on 40-neighbour liquids (``performance-notes.md``);
+  which keeps rk4 stable on 40-neighbour liquids;
 * the ODE time is the query time divided by the longest training query time,
   the latent is read at query times by linear interpolation between rk4 grid
   points (torchdiffeq's fixed-grid solvers do the same);
@@ -89,7 +89,7 @@ class NRIODEFunc(nn.Module):
 
     The message MLP's first layer is applied per node (``W [z_i, z_j] = W_i z_i + W_j z_j``,
     gathered afterwards) and its second (linear) layer after the mean over neighbours: the
-    same function, far fewer per-edge multiplies (``performance-notes.md``).
+    same function, far fewer per-edge multiplies.
     """
 
     def __init__(self, dim: int, hidden: int):

@@ -102,12 +102,6 @@ class EdgeGraph:
         self.inv_degree = 1.0 / deg.clamp(min=1.0)
         self.cache: dict = {}  # per-module tensors that depend on the geometry only (PaiNN filters)
 
-    @classmethod
-    def from_positions(cls, src, dst, flat_pos: torch.Tensor, box=None) -> "EdgeGraph":
-        """Edges ``src -> dst`` with the geometry of ``flat_pos`` [n_nodes, 3]."""
-        vec = minimum_image(flat_pos[dst] - flat_pos[src], box)
-        return cls(src, dst, vec, torch.sqrt((vec ** 2).sum(-1) + 1e-12), flat_pos.shape[0])
-
     @property
     def edge_index(self) -> torch.Tensor:
         """[2, E] in PyTorch Geometric's order: row 0 = senders j (source), row 1 = receivers i (target)."""
