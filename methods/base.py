@@ -269,6 +269,8 @@ class GraphMethod(TorchMethod):
                 "horizon": horizon, "train_queries": int(train.offsets.shape[1])}
 
     def training_sets(self, train, val, seed):
+        """The (train, val) sets ``fit`` trains on: protocol A parts as given; protocol B parts become
+        single-frame windows with ``delta_frame`` = the horizon (``n_windows`` / ``n_val_windows``)."""
         if not is_extrapolation(train) or not hasattr(train, "windows"):
             return train, val
         kw = {"delta_frame": int(train.spec.delta_frame), "num_queries": self.params["train_queries"],
