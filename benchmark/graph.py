@@ -1,4 +1,8 @@
-"""Geometry shared by tasks, metrics and methods: molecular graphs, minimum image."""
+"""Geometry shared by tasks, metrics and methods: molecular graphs, and the one minimum-image convention.
+
+:func:`minimum_image` is the only definition in the repository; the metrics and
+every method layer (:mod:`methods.nn`) import it from here.
+"""
 
 from __future__ import annotations
 

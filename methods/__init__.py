@@ -1,7 +1,8 @@
 """Methods: one module per method, discovered automatically.
 
-Adding a method = adding ``methods/<name>.py`` with one subclass of
-:class:`methods.base.Method` whose ``name`` is set.  Nothing else to register:
+Adding a method = adding ``methods/<name>.py`` with one subclass of a base
+class of :mod:`methods.base` whose ``name`` is set (:mod:`methods.egnn` is the
+model module to follow; shared layers are in :mod:`methods.nn`).  Nothing else to register:
 the generic test (``tests/test_methods_generic.py``) then runs it on every
 tiny fixture dataset, and suites can name it.
 """
@@ -12,9 +13,9 @@ import importlib
 import inspect
 import pkgutil
 
-from methods.base import Budget, Method, TorchMethod
+from methods.base import Budget, GraphMethod, LatentSequenceMethod, Method, PyGMethod, TorchMethod
 
-_SKIP_MODULES = {"base", "layers"}
+_SKIP_MODULES = {"base", "layers", "nn"}  # not methods: contract, old import path, layers
 
 
 def _discover() -> dict[str, type[Method]]:
@@ -42,4 +43,5 @@ def make_method(name: str, params: dict | None = None) -> Method:
     return REGISTRY[name](**(params or {}))
 
 
-__all__ = ["REGISTRY", "Budget", "Method", "TorchMethod", "make_method"]
+__all__ = ["REGISTRY", "Budget", "GraphMethod", "LatentSequenceMethod", "Method", "PyGMethod", "TorchMethod",
+           "make_method"]

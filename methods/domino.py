@@ -2,9 +2,8 @@
 
 Paper: F. Sun, Z. Huang, Y. Cao, X. Luo, W. Wang, Y. Sun, "DoMiNO:
 Down-scaling Molecular Dynamics with Neural Graph Ordinary Differential
-Equations" (2025; workshop slides and code
-``FrancoTSolis/domino-code``).  Implemented (slide "Mathematical formulation
-for downscaling ODEs"):
+Equations" (2025; workshop code ``FrancoTSolis/domino-code``).  Implemented
+(the paper's formulation of the down-scaling ODEs):
 
 * level 0: ``z^(0)_t = ODESolve(z^(0)_0, f^(0), t)`` from a PaiNN encoder of
   the observed sequence;
@@ -58,14 +57,16 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from benchmark.graph import minimum_image
-from methods.lgode import LatentSequenceMethod, encode_indices, integrate_grid
-from methods.painn import GatedEquivariantReadout, Graph, PaiNN, radius_graph
+from methods.base import LatentSequenceMethod
+from methods.nn.graph import EdgeGraph, radius_graph
+from methods.nn.ode import integrate_grid
+from methods.nn.painn import GatedEquivariantReadout, PaiNN
+from methods.nn.sequence import encode_indices
 
 LEVEL_WEIGHTS = (0.1, 0.2, 0.7)
 
 
-def sample_subgraph(graph: Graph, n: int, which: torch.Tensor) -> Graph:
+def sample_subgraph(graph: EdgeGraph, n: int, which: torch.Tensor) -> EdgeGraph:
     """Edges of the per-sample graphs of samples ``which`` [U] (a batch graph over B*N nodes) -> U*N nodes."""
     sample_of_edge = torch.div(graph.src, n, rounding_mode="floor")
     b = int(graph.n_nodes // n)
@@ -73,11 +74,12 @@ def sample_subgraph(graph: Graph, n: int, which: torch.Tensor) -> Graph:
     first = torch.cumsum(counts, 0) - counts
     cnt = counts[which]
     pair = torch.repeat_interleave(torch.arange(len(which), device=which.device), cnt)
-    within = torch.arange(int(cnt.sum()), device=which.device) - torch.repeat_interleave(torch.cumsum(cnt, 0) - cnt, cnt)
+    starts = torch.repeat_interleave(torch.cumsum(cnt, 0) - cnt, cnt)
+    within = torch.arange(int(cnt.sum()), device=which.device) - starts
     eid = first[which][pair] + within
     src = pair * n + graph.src[eid] % n
     dst = pair * n + graph.dst[eid] % n
-    return Graph(src, dst, graph.vec[eid], graph.dist[eid], len(which) * n)
+    return EdgeGraph(src, dst, graph.vec[eid], graph.dist[eid], len(which) * n)
 
 
 class PaiNNEncoder(nn.Module):
@@ -94,7 +96,7 @@ class PaiNNEncoder(nn.Module):
         self.v_out = nn.Linear(hidden, latent, bias=False)
         self.out = out
 
-    def forward(self, rel, vel, tau, atomic_numbers, graphs: Graph):
+    def forward(self, rel, vel, tau, atomic_numbers, graphs: EdgeGraph):
         """rel, vel [M, BN, 3] (normalised), tau [M] -> (s [BN, out], v [BN, 3, out])."""
         m, bn, _ = rel.shape
         n_types = atomic_numbers.shape[0]
@@ -121,7 +123,7 @@ class PaiNNODEFunc(nn.Module):
         self.s_in, self.v_in = nn.Linear(dim, hidden), nn.Linear(dim, hidden, bias=False)
         self.painn = PaiNN(hidden, layers, cutoff, aggregate="mean")
         self.s_out, self.v_out = nn.Linear(hidden, dim), nn.Linear(hidden, dim, bias=False)
-        self.graph: Graph | None = None
+        self.graph: EdgeGraph | None = None
         self.nfe = 0
 
     def derivative(self, s, v):
@@ -181,11 +183,7 @@ class DoMiNOModel(nn.Module):
         m = len(sel)
         x0 = context.positions
         graph = radius_graph(x0, self.cutoff, context.box)
-        flat = xs[:, sel].transpose(0, 1).reshape(m, b * n, 3)
-        vec = minimum_image(flat[:, graph.src] - flat[:, graph.dst], context.box).reshape(-1, 3)
-        shift = (torch.arange(m, device=xs.device) * b * n)[:, None]
-        graphs = Graph((graph.src[None] + shift).reshape(-1), (graph.dst[None] + shift).reshape(-1), vec,
-                       torch.sqrt((vec ** 2).sum(-1) + 1e-12), m * b * n)
+        graphs = graph.over_frames(xs[:, sel], context.box)
         rel = ((xs[:, sel] - x0[:, None]) / self.disp_scale).transpose(0, 1).reshape(m, b * n, 3)
         vel = (vs[:, sel] / self.vel_scale).transpose(0, 1).reshape(m, b * n, 3)
         tau = context.observed_times.to(xs.device)[sel] / self.time_scale

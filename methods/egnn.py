@@ -5,7 +5,7 @@ Networks" (eqs. 3-6, velocity variant eq. 7), used as a trajectory baseline in
 EGNO (Xu et al. 2024) and GF-NODE (Sun et al. 2024/25, Table 1), where one
 network predicts the K target frames through an embedding of the target time.
 
-Equations (layer in :mod:`methods.layers`): for every target time t_k the
+Equations (layer in :mod:`methods.nn.egnn`): for every target time t_k the
 input graph is copied, the node input is [|v_i|, Z_i/Zmax, emb(t_k)] mapped by
 a linear layer to h_i, and each of ``n_layers`` layers applies
 
@@ -32,7 +32,7 @@ Deviations from the authors' code, and why:
   convention, whatever the dataset's frame spacing;
 * protocol B: conditions on the last observed frame and its velocity, trains
   on windows of the training trajectories, predicts the 8000 query times in
-  chunks (see :class:`methods.layers.GraphModel`).
+  chunks (see :class:`methods.nn.model.GraphModel`).
 """
 
 from __future__ import annotations
@@ -40,7 +40,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods.layers import EGNN, GraphMethod, GraphModel, initial_sq_dist, sinusoidal_embedding
+from methods.base import GraphMethod
+from methods.nn.egnn import EGNN, initial_sq_dist
+from methods.nn.embeddings import sinusoidal_embedding
+from methods.nn.model import GraphModel
 
 
 class EGNNModel(GraphModel):

@@ -11,7 +11,7 @@ convolution in Fourier space mixes the slots:
 with complex weights W_h [F, F, modes] and W_x [2, 2, modes]; the x/v mixing
 is a linear combination of vectors, hence E(3)-equivariant.  The node input is
 [|v|, Z/Zmax, emb(time)] (sinusoidal, dim 32) mapped to ``hidden``; the EGNN
-layer is the shared one (:mod:`methods.layers`).
+layer is the shared one (:mod:`methods.nn.egnn`).
 
 Defaults (EGNO MD17 script): hidden 64, 5 layers, 2 temporal modes, batch 100,
 Adam lr 1e-4, weight decay 1e-15, StepLR(2500, 0.5), MSE loss; weights of the
@@ -38,7 +38,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods.layers import EGNN, GraphMethod, GraphModel, initial_sq_dist, sinusoidal_embedding
+from methods.base import GraphMethod
+from methods.nn.egnn import EGNN, initial_sq_dist
+from methods.nn.embeddings import sinusoidal_embedding
+from methods.nn.model import GraphModel
 
 
 class TemporalConv(nn.Module):

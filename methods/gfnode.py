@@ -51,18 +51,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods.layers import (
-    EGNN,
-    GraphMethod,
-    GraphModel,
-    ODESolver,
-    adjacency,
-    gather_times,
-    initial_sq_dist,
-    laplacian_modes,
-    sinusoidal_embedding,
-    union_times,
-)
+from methods.base import GraphMethod
+from methods.nn.egnn import EGNN, initial_sq_dist
+from methods.nn.embeddings import sinusoidal_embedding
+from methods.nn.laplacian import adjacency, laplacian_modes
+from methods.nn.model import GraphModel
+from methods.nn.ode import ODESolver, gather_times, union_times
 
 
 class SpectralDynamics(nn.Module):
@@ -97,9 +91,6 @@ class GFNODEModel(GraphModel):
         self.dynamics = SpectralDynamics(self.hidden, 1 if no_fourier else num_modes)
         self.decoder = EGNN(self.hidden + time_emb_dim, n_layers, edge_dim=1)
         self.solver = ODESolver(solver, rtol, atol, max_nfe)
-
-    def set_impl(self, impl: str) -> None:
-        self.encoder.impl = self.decoder.impl = impl
 
     def basis(self, context, x, pairs, modes: int | None = None) -> torch.Tensor | None:
         """U [B|1, N, M] of the lowest M = ``modes`` (default ``num_modes``) Laplacian modes

@@ -67,7 +67,9 @@ import torch
 from torch import nn
 
 from methods.base import TorchMethod
-from methods.painn import GatedEquivariantReadout, PaiNN, radius_graph, sinusoidal_embedding
+from methods.nn.embeddings import sinusoidal_embedding
+from methods.nn.graph import radius_graph
+from methods.nn.painn import GatedEquivariantReadout, PaiNN
 
 # ---------------------------------------------------------------------------
 # lag pairs inside training segments

@@ -1,4 +1,4 @@
-"""LG-ODE: latent graph ODE for multi-agent dynamics (and the shared latent-sequence base).
+"""LG-ODE: latent graph ODE for multi-agent dynamics.
 
 Paper: Z. Huang, Y. Sun, W. Wang, "Learning continuous system dynamics from
 irregularly-sampled partial observations", NeurIPS 2020 (public code
@@ -47,116 +47,15 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import nn
-from torchdiffeq import odeint
 
-from benchmark.graph import minimum_image
-from benchmark.metrics import position_sq_error
-from methods.base import TorchMethod
-from methods.painn import Graph, RadialBasis, radius_graph, sinusoidal_embedding
-
-# ---------------------------------------------------------------------------
-# shared helpers of the latent sequence models (LG-ODE, DoMiNO)
-
-
-def encode_indices(n_observed: int, encode_frames: int) -> torch.Tensor:
-    """Up to ``encode_frames`` evenly spaced frame indices of the observed sequence, last included."""
-    m = min(n_observed, max(1, encode_frames))
-    if m == 1:
-        return torch.tensor([n_observed - 1])
-    return torch.unique(torch.linspace(0, n_observed - 1, m).round().long())
-
-
-def integrate_grid(func, state, t_end: float, step: float, solver: str = "rk4", rtol=1e-3, atol=1e-4):
-    """Solve dz/dt = func(t, z) on the grid 0, step, 2 step, ... >= t_end; returns (grid, states [G, ...])."""
-    n = max(1, int(math.ceil(t_end / step - 1e-9)))
-    ref = state[0] if isinstance(state, tuple) else state
-    grid = torch.arange(n + 1, device=ref.device, dtype=ref.dtype) * step
-    if solver in ("rk4", "euler", "midpoint", "explicit_adams", "implicit_adams"):
-        out = odeint(func, state, grid, method=solver, options={"step_size": step})
-    else:
-        out = odeint(func, state, grid, method=solver, rtol=rtol, atol=atol)
-    return grid, out
-
-
-def interpolate_grid(states: torch.Tensor, step: float, times: torch.Tensor) -> torch.Tensor:
-    """Linear interpolation of grid states [G, B, ...] at per-sample times [B, K] -> [B, K, ...]."""
-    g = states.shape[0]
-    u = (times / step).clamp(min=0.0)
-    i0 = torch.floor(u).long().clamp(max=max(g - 2, 0))
-    w = (u - i0.to(u.dtype)).clamp(0.0, 1.0)
-    i1 = (i0 + 1).clamp(max=g - 1)
-    b = torch.arange(times.shape[0], device=times.device)[:, None]
-    shape = w.shape + (1,) * (states.dim() - 2)
-    w = w.reshape(shape).to(states.dtype)
-    return (1 - w) * states[i0, b] + w * states[i1, b]
-
-
-class LatentSequenceMethod(TorchMethod):
-    """Shared plumbing of LG-ODE and DoMiNO: scales, optimiser, query subsampling, validation subset."""
-
-    observed_frames = 1  # the minimum: they encode whatever history the task gives (up to encode_frames)
-    protocols = ("window", "extrapolate")
-    common_defaults = {
-        "epochs": 100, "batch_size": 16, "lr": 5e-4, "weight_decay": 1e-3, "grad_clip": 10.0,
-        "eval_every": 5, "lr_step": 0, "lr_gamma": 1.0,
-        "encode_frames": 16, "cutoff": 5.0, "solver": "rk4",
-        "train_queries": 64, "val_samples": 64, "val_queries": 256, "predict_chunk": 512,
-    }
-
-    def setup(self, train) -> dict:
-        n = min(len(train), 64)
-        idx = np.linspace(0, len(train) - 1, n).round().astype(np.int64)
-        ctx = train.context(idx)
-        target = train.targets(idx)
-        disp = target - ctx.positions[:, None]
-        disp_scale = float(torch.sqrt((disp.double() ** 2).mean()).clamp(min=1e-3))
-        vel_scale = float(torch.sqrt((ctx.observed_velocities.double() ** 2).mean()).clamp(min=1e-8))
-        time_scale = float(train.query_times(np.arange(len(train))).max())
-        return {"n_atoms": train.n_atoms, "disp_scale": disp_scale, "vel_scale": vel_scale,
-                "time_scale": time_scale}
-
-    def perf_setup(self, n_atoms: int, horizon_fs: float) -> dict:
-        """Setup facts of a synthetic system (``python -m benchmark.perf``)."""
-        return {"n_atoms": n_atoms, "disp_scale": 1.0, "vel_scale": 0.01, "time_scale": horizon_fs}
-
-    def perf_batch(self, context, query_times, target):
-        return context, query_times, target
-
-    def configure_optimiser(self, model, epochs):
-        p = self.params
-        opt = torch.optim.AdamW(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
-        return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(int(epochs), 1))
-
-    def training_batches(self, train, batch_size, generator):
-        """The task's training samples; long query lists (protocol B: 8000) are subsampled per batch."""
-        k_max = self.params["train_queries"]
-        for ctx, qt, target in train.batches(batch_size, shuffle=True, generator=generator):
-            if k_max and qt.shape[1] > k_max:
-                cols = torch.sort(torch.randperm(qt.shape[1], generator=generator)[:k_max]).values
-                qt, target = qt[:, cols], target[:, cols]
-            yield ctx, qt, target
-
-    def validation_error(self, val, device) -> float:
-        """Mean position MSE (A^2) on a fixed, evenly spaced subset of samples and query slots."""
-        p = self.params
-        n = min(len(val), p["val_samples"] or len(val))
-        idx = np.linspace(0, len(val) - 1, n).round().astype(np.int64)
-        k = val.offsets.shape[1]
-        cols = np.linspace(0, k - 1, min(k, p["val_queries"] or k)).round().astype(np.int64)
-        box = None if val.box is None else val.box.numpy()
-        errs = []
-        for start in range(0, n, p["batch_size"]):
-            sel = idx[start:start + p["batch_size"]]
-            pred = self.predict(val.context(sel).to(device), val.query_times(sel)[:, cols].to(device))
-            errs.append(position_sq_error(pred.float().cpu().numpy(), val.targets(sel)[:, cols].numpy(), box))
-        return float(np.concatenate(errs).mean())
-
-
-# ---------------------------------------------------------------------------
-# LG-ODE
+from methods.base import LatentSequenceMethod
+from methods.nn.embeddings import sinusoidal_embedding
+from methods.nn.graph import EdgeGraph, radius_graph
+from methods.nn.ode import integrate_grid, interpolate_grid
+from methods.nn.painn import RadialBasis
+from methods.nn.sequence import encode_indices
 
 
 class GraphAttention(nn.Module):
@@ -170,10 +69,11 @@ class GraphAttention(nn.Module):
         self.a_rbf = nn.Linear(n_rbf, 1)
         self.rbf = RadialBasis(n_rbf, cutoff)
 
-    def forward(self, h, graph: Graph):
+    def forward(self, h, graph: EdgeGraph):
         wh = self.W(h)
         rbf, _ = self.rbf(graph.dist)
-        e = nn.functional.leaky_relu(self.a_dst(wh).index_select(0, graph.dst) + self.a_src(wh).index_select(0, graph.src)
+        e = nn.functional.leaky_relu(self.a_dst(wh).index_select(0, graph.dst)
+                                     + self.a_src(wh).index_select(0, graph.src)
                                      + self.a_rbf(rbf.to(h.dtype)), 0.2)[:, 0]
         e_max = torch.full((h.shape[0],), -1e30, dtype=h.dtype, device=h.device)
         e_max = e_max.scatter_reduce(0, graph.dst, e, reduce="amax", include_self=True)
@@ -198,7 +98,7 @@ class NRIODEFunc(nn.Module):
         self.msg_j = nn.Linear(dim, hidden, bias=False)
         self.msg_out = nn.Linear(hidden, hidden)
         self.node = nn.Sequential(nn.Linear(dim + hidden, hidden), nn.SiLU(), nn.Linear(hidden, dim))
-        self.graph: Graph | None = None
+        self.graph: EdgeGraph | None = None
         self.nfe = 0
 
     def forward(self, t, z):
@@ -247,7 +147,7 @@ class LGODEModel(nn.Module):
         h = self.inp(feats).transpose(0, 1).reshape(m * b * n, -1)  # frame-major
         graph = radius_graph(x0, self.cutoff, context.box)
         # the neighbour list of t0 in every frame, with that frame's geometry
-        graphs = self._frame_graphs(xs[:, sel], graph, context.box)
+        graphs = graph.over_frames(xs[:, sel], context.box)
         for layer in self.gat:
             h = layer(h, graphs)
         h = h.reshape(m, b * n, -1) + temb[:, None]
@@ -257,17 +157,7 @@ class LGODEModel(nn.Module):
         mu, log_sigma = torch.split(self.to_z(pooled), self.latent, dim=-1)
         return mu, log_sigma.clamp(-10.0, 5.0), graph
 
-    @staticmethod
-    def _frame_graphs(xs, graph: Graph, box) -> Graph:
-        """The neighbour list of ``graph`` repeated for every frame of xs [B, M, N, 3] (frame-major)."""
-        b, m, n, _ = xs.shape
-        flat = xs.transpose(0, 1).reshape(m, b * n, 3)
-        vec = minimum_image(flat[:, graph.src] - flat[:, graph.dst], box).reshape(-1, 3)
-        shift = (torch.arange(m, device=xs.device) * b * n)[:, None]
-        return Graph((graph.src[None] + shift).reshape(-1), (graph.dst[None] + shift).reshape(-1), vec,
-                     torch.sqrt((vec ** 2).sum(-1) + 1e-12), m * b * n)
-
-    def solve(self, z0, graph: Graph, t_end: float):
+    def solve(self, z0, graph: EdgeGraph, t_end: float):
         """z0 [S*B*N, D] -> (grid step, states [G, S*B*N, D])."""
         self.ode.graph = graph
         step = 1.0 / self.ode_steps

@@ -31,15 +31,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from methods.layers import (
-    GraphMethod,
-    GraphModel,
-    ODESolver,
-    adjacency,
-    gather_times,
-    normalized_laplacian,
-    union_times,
-)
+from methods.base import GraphMethod
+from methods.nn.laplacian import adjacency, normalized_laplacian
+from methods.nn.model import GraphModel
+from methods.nn.ode import ODESolver, gather_times, union_times
 
 
 class NDCNDynamics(nn.Module):
@@ -59,9 +54,6 @@ class NDCNModel(GraphModel):
         self.dynamics = NDCNDynamics(self.hidden)
         self.decoder = nn.Linear(self.hidden, 3)
         self.solver = ODESolver(solver, rtol, atol, max_nfe)
-
-    def set_impl(self, impl: str) -> None:  # no EGNN layers
-        pass
 
     def operator(self, context, x) -> torch.Tensor:
         N = x.shape[1]
@@ -87,8 +79,8 @@ class NDCNMethod(GraphMethod):
     name = "ndcn"
     description = "NDCN: encoder, graph neural ODE dX/dt = ReLU(Phi X W + b) with normalised Laplacian, decoder"
     paper = "Zang & Wang 2020 (NDCN, KDD), eqs. 5-8"
-    defaults = {**{k: v for k, v in GraphMethod.defaults.items() if k != "n_layers"}, "hidden": 20, "lr": 0.01, "weight_decay": 1e-3,
-                "solver": "dopri5", "rtol": 0.01, "atol": 0.001, "max_nfe": 1000}
+    defaults = {**{k: v for k, v in GraphMethod.defaults.items() if k != "n_layers"}, "hidden": 20, "lr": 0.01,
+                "weight_decay": 1e-3, "solver": "dopri5", "rtol": 0.01, "atol": 0.001, "max_nfe": 1000}
     test_params = {"hidden": 6, "batch_size": 4, "eval_every": 1,
                    "n_windows": 8, "n_val_windows": 4}
 

@@ -29,7 +29,7 @@ EQUIVARIANT = [
 
 def _model(name, params, train):
     cls = make_method(name).__class__
-    method = make_method(name, {**getattr(cls, "test_params", {}), **params})
+    method = make_method(name, {**cls.test_params, **params})
     torch.manual_seed(0)
     model = method.build(**method.setup(train)).double()
     gen = torch.Generator().manual_seed(1)

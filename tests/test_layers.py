@@ -7,21 +7,14 @@ import math
 import pytest
 import torch
 
-from methods.layers import (
-    EGNN,
-    EGNNLayer,
-    Graph,
-    ODESolver,
-    adjacency,
-    initial_sq_dist,
-    laplacian_modes,
-    minimum_image,
-    normalized_laplacian,
-    query_chunks,
-    radius_pairs,
-    sinusoidal_embedding,
-    union_times,
-)
+from benchmark.graph import minimum_image
+from methods.nn.egnn import EGNN, EGNNLayer, initial_sq_dist
+from methods.nn.embeddings import sinusoidal_embedding
+from methods.nn.graph import Graph
+from methods.nn.laplacian import adjacency, laplacian_modes, normalized_laplacian
+from methods.nn.neighbours import radius_pairs
+from methods.nn.ode import ODESolver, union_times
+from methods.nn.sequence import query_chunks
 
 
 def _inputs(G, N, F, dtype, seed=0, scale=2.0):
@@ -122,7 +115,8 @@ def test_minimum_image_and_neighbour_lists():
     # dense all-pairs == vesin cell lists == brute force over the 27 images
     gen = torch.Generator().manual_seed(3)
     box = torch.tensor([9.0, 10.0, 11.0], dtype=torch.float64)
-    x = torch.rand(2, 60, 3, generator=gen, dtype=torch.float64) * box + 20.0 * torch.randn(2, 60, 3, generator=gen, dtype=torch.float64)
+    x = (torch.rand(2, 60, 3, generator=gen, dtype=torch.float64) * box
+         + 20.0 * torch.randn(2, 60, 3, generator=gen, dtype=torch.float64))
     dense = radius_pairs(x, box, 3.5, backend="dense")
     vesin = radius_pairs(x, box, 3.5, backend="vesin")
     for d, w in zip(dense, vesin):

@@ -35,7 +35,7 @@ def _sets(request, name, cls, protocol):
 
 
 def _fit_predict(cls, sets, seed):
-    method = make_method(cls.name, getattr(cls, "test_params", {}))
+    method = make_method(cls.name, cls.test_params)
     method.fit(sets["train"], sets["val"], Budget(epochs=2), seed, "cpu")
     err, pred = predict_errors(method, sets["test"], 4, "cpu", return_predictions=True)
     return method, err, pred
@@ -48,7 +48,7 @@ def test_method_contract(request, name, dataset, protocol, tmp_path):
     cls = REGISTRY[name]
     assert cls.description and cls.paper, f"{name}: set description and paper"
     sets = _sets(request, dataset, cls, protocol)
-    reason = make_method(name, getattr(cls, "test_params", {})).skip_reason(protocol, sets["train"])
+    reason = make_method(name, cls.test_params).skip_reason(protocol, sets["train"])
     if reason:
         pytest.skip(reason)
     method, err, pred = _fit_predict(cls, sets, seed=0)
@@ -59,7 +59,7 @@ def test_method_contract(request, name, dataset, protocol, tmp_path):
     # persistence: a reloaded method predicts exactly the same
     path = tmp_path / "m.pt"
     torch.save(method.state_dict(), path)
-    again = make_method(name, getattr(cls, "test_params", {}))
+    again = make_method(name, cls.test_params)
     again.load_state_dict(torch.load(path, weights_only=False))
     _, pred2 = predict_errors(again, test, 4, "cpu", return_predictions=True)
     np.testing.assert_array_equal(pred, pred2)

@@ -12,7 +12,8 @@ from methods import make_method
 from methods.domino import DoMiNOModel
 from methods.ito import ITOModel, ITONet, draw_starts, sample_lag_pairs, training_segments
 from methods.lgode import LGODEModel, encode_indices
-from methods.painn import PaiNN, radius_graph
+from methods.nn.graph import radius_graph
+from methods.nn.painn import PaiNN
 
 
 def _rotation(seed=0, dtype=torch.float64):

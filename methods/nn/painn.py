@@ -3,27 +3,27 @@
 Paper: K. T. Schuett, O. T. Unke, M. Gastegger, "Equivariant message passing for
 the prediction of tensorial properties and molecular spectra", ICML 2021.
 Implemented equations (their Eqs. 7-11), per atom i with scalar features
-``s_i`` [F] and vector features ``v_i`` [3, F], edges j -> i with relative
-vector ``r_ij = x_j - x_i`` (minimum image in a periodic box), distance
-``d = |r_ij|`` and unit vector ``u = r_ij / d``:
+``s_i`` [F] and vector features ``v_i`` [3, F], edges j -> i of an
+:class:`~methods.nn.graph.EdgeGraph` with relative vector ``r_ij = x_i - x_j``
+(minimum image in a periodic box), distance ``d = |r_ij|`` and unit vector
+``u = r_ij / d``:
 
 * message:  ``phi(s_j) * W(d) = (a, b, c)`` with ``phi`` a 2-layer SiLU MLP and
   ``W`` a linear filter on sin radial basis functions times a cosine cutoff;
-  ``ds_i = sum_j a``,  ``dv_i = sum_j (v_j * b + c * u)``;
+  ``ds_i = sum_j a``,  ``dv_i = sum_j (v_j * b - c * u)``;
 * update:  ``U v, V v`` (linear maps over the feature axis, no bias),
   ``(a_vv, a_sv, a_ss) = MLP([s_i, |V v_i|])``,
   ``dv_i = a_vv * U v_i``,  ``ds_i = a_sv * <U v_i, V v_i> + a_ss``.
 
-Scalars are invariant and vectors equivariant under rotations, translations
-and permutations of the atoms (tested in float64 in
-``tests/test_methods_latent.py``).  Graphs: all pairs closer than ``cutoff``
-(A) inside each sample; the pair list comes from a dense [B, N, N]
-distance matrix, which is cheap for the benchmark's sizes (<= ~800 atoms).
-``aggregate="mean"`` divides the neighbour sum by the degree (used inside
-graph ODEs, where summed messages over ~40 neighbours make the dynamics stiff:
-dopri5 needed over 400 function evaluations, ~14 with the mean); ``"sum"`` is the paper's choice.
-
-This module registers no method; it only holds layers.
+The direction term ``- c * u`` is the paper's ``c * (x_j - x_i) / d`` written
+with the shared edge convention r_ij = x_i - x_j.  Scalars are invariant and
+vectors equivariant under rotations, translations and permutations of the
+atoms (tested in float64 in ``tests/test_methods_latent.py``).  Graphs: all
+pairs closer than ``cutoff`` (A) inside each sample
+(:func:`methods.nn.graph.radius_graph`).  ``aggregate="mean"`` divides the
+neighbour sum by the degree (used inside graph ODEs, where summed messages
+over ~40 neighbours make the dynamics stiff: dopri5 needed over 400 function
+evaluations, ~14 with the mean); ``"sum"`` is the paper's choice.
 """
 
 from __future__ import annotations
@@ -33,58 +33,7 @@ import math
 import torch
 from torch import nn
 
-from benchmark.graph import minimum_image
-from methods.layers import radius_pairs, sinusoidal_embedding  # noqa: F401  (shared time embedding, re-exported)
-
-
-class Graph:
-    """Directed edges j -> i over the flattened atoms of a batch, with geometry.
-
-    ``src``/``dst`` index the flattened nodes [B*N]; ``vec`` [E, 3] is
-    ``x_src - x_dst`` (minimum image), ``dist`` [E]; ``n_nodes`` = B*N.
-    """
-
-    def __init__(self, src, dst, vec, dist, n_nodes):
-        self.src, self.dst, self.vec, self.dist, self.n_nodes = src, dst, vec, dist, n_nodes
-        deg = torch.zeros(n_nodes, dtype=vec.dtype, device=vec.device)
-        deg.index_add_(0, dst, torch.ones_like(dist))
-        self.inv_degree = 1.0 / deg.clamp(min=1.0)
-        self.cache: dict = {}  # per-module tensors that depend on the geometry only (PaiNN filters)
-
-    def repeat(self, times: int) -> "Graph":
-        """The same graph copied ``times`` times over consecutive node blocks (batched ODE segments)."""
-        if times == 1:
-            return self
-        shift = (torch.arange(times, device=self.src.device) * self.n_nodes)[:, None]
-        return Graph((self.src[None] + shift).reshape(-1), (self.dst[None] + shift).reshape(-1),
-                     self.vec.repeat(times, 1), self.dist.repeat(times), self.n_nodes * times)
-
-
-def radius_graph(pos: torch.Tensor, cutoff: float, box: torch.Tensor | None = None) -> Graph:
-    """All pairs i != j of each sample closer than ``cutoff`` (minimum image when ``box`` is set).
-
-    pos [B, N, 3] -> :class:`Graph` over B*N nodes.  The pair list comes from
-    the shared neighbour list (:func:`methods.layers.radius_pairs`: all pairs
-    up to 1024 atoms, vesin cell lists above, so memory and time grow linearly
-    with the atoms of a large box) and is chosen without gradient; the geometry
-    keeps the gradient with respect to ``pos``.
-    """
-    b, n, _ = pos.shape
-    bi, ii, jj = radius_pairs(pos.detach(), box, cutoff)
-    vec = minimum_image(pos[bi, jj] - pos[bi, ii], box)  # x_j - x_i
-    dist = torch.sqrt((vec ** 2).sum(-1) + 1e-12)
-    return Graph(bi * n + jj, bi * n + ii, vec, dist, b * n)
-
-
-def fixed_graph(pos: torch.Tensor, edges: torch.Tensor, box: torch.Tensor | None = None) -> Graph:
-    """The given molecular edge list [2, E] (same for every sample) with geometry of ``pos`` [B, N, 3]."""
-    b, n, _ = pos.shape
-    shift = (torch.arange(b, device=pos.device) * n)[:, None]
-    src = (edges[0][None].to(pos.device) + shift).reshape(-1)
-    dst = (edges[1][None].to(pos.device) + shift).reshape(-1)
-    flat = pos.reshape(-1, 3)
-    vec = minimum_image(flat[src] - flat[dst], box)
-    return Graph(src, dst, vec, torch.sqrt((vec ** 2).sum(-1) + 1e-12), b * n)
+from methods.nn.graph import EdgeGraph
 
 
 class RadialBasis(nn.Module):
@@ -131,14 +80,15 @@ class PaiNNLayer(nn.Module):
             return s, v
         return self.s_norms[i](s), v / torch.sqrt((v ** 2).sum(1, keepdim=True).mean(2, keepdim=True) + 1e-8)
 
-    def forward(self, s, v, graph: Graph, filt):
+    def forward(self, s, v, graph: EdgeGraph, filt):
         f = s.shape[-1]
         src, dst = graph.src, graph.dst
         s_in, v_in = self.normed(s, v, 0)
         x = self.phi(s_in).index_select(0, src) * filt  # index_select: deterministic backward on CPU
         a, b, c = torch.split(x, f, dim=-1)
         unit = graph.vec / graph.dist[:, None]
-        dv_edge = v_in.index_select(0, src) * b[:, None, :] + c[:, None, :] * unit[:, :, None]
+        # r_ij = x_i - x_j points from the sender to the receiver: the paper's x_j - x_i is -unit
+        dv_edge = v_in.index_select(0, src) * b[:, None, :] - c[:, None, :] * unit[:, :, None]
         ds = torch.zeros_like(s).index_add_(0, dst, a)
         dv = torch.zeros_like(v).index_add_(0, dst, dv_edge)
         if self.aggregate == "mean":
@@ -165,7 +115,7 @@ class PaiNN(nn.Module):
         self.rbf = RadialBasis(n_rbf, cutoff)
         self.layers = nn.ModuleList([PaiNNLayer(features, n_rbf, aggregate, norm) for _ in range(layers)])
 
-    def filters(self, graph: Graph, dtype) -> list[torch.Tensor]:
+    def filters(self, graph: EdgeGraph, dtype) -> list[torch.Tensor]:
         """Edge filters of every layer; they depend on the geometry only, so they are computed once
         per graph object and reused (a graph ODE evaluates the same fixed graph ~80 times per solve)."""
         key = id(self)
@@ -174,7 +124,7 @@ class PaiNN(nn.Module):
             graph.cache[key] = [layer.edge_filter(rbf.to(dtype), fcut.to(dtype)) for layer in self.layers]
         return graph.cache[key]
 
-    def forward(self, s, v, graph: Graph):
+    def forward(self, s, v, graph: EdgeGraph):
         for layer, filt in zip(self.layers, self.filters(graph, s.dtype)):
             s, v = layer(s, v, graph, filt)
         return s, v
