@@ -9,11 +9,11 @@ Contract (modelled on benchopt's one-file-per-solver):
   ``seed_dependent`` (False for deterministic methods, whose results must be
   identical over seeds);
 * ``fit(train, val, budget, seed, device, checkpoint_dir)`` learns from the
-  training :class:`~benchmark.tasks.SampleSet` (targets available) and may use
+  training :class:`~benchmark.samples.SampleSet` (targets available) and may use
   ``val`` for model selection only; returns a dict of facts (epochs, best
   epoch, ...);
 * ``predict(context, query_times)`` returns positions [B, K, N, 3] in A for a
-  :class:`~benchmark.tasks.Context` and query times [B, K] in fs after t0;
+  :class:`~benchmark.samples.Context` and query times [B, K] in fs after t0;
   it never sees targets;
 * ``state_dict()`` / ``load_state_dict()`` persist what ``fit`` learned, and
   ``n_params()`` counts trainable parameters.
@@ -48,7 +48,8 @@ import torch
 from benchmark.devices import tune_malloc
 from benchmark.evaluation import predict_errors
 from benchmark.metrics import position_sq_error
-from benchmark.tasks import Context, SampleSet, WindowSpec
+from benchmark.samples import Context, SampleSet
+from benchmark.specs import WindowSpec
 from benchmark.training import seed_everything, train_model
 
 

@@ -13,7 +13,9 @@ import pytest
 
 from benchmark.data.format import open_dataset, write_manifest, write_trajectory
 from benchmark.data.registry import make_dataset
-from benchmark.tasks import WindowSpec, build_window_split, open_parts
+from benchmark.samples import open_parts
+from benchmark.specs import WindowSpec
+from benchmark.splits import build_window_split
 
 TINY_LJ = {"n_particles": 64, "cutoff_sigma": 2.5, "n_frames": 60, "n_trajectories": 3, "steps_per_frame": 10}
 

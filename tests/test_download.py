@@ -25,7 +25,8 @@ from benchmark.data import download
 from benchmark.data.download import ChecksumError, OfflineError, RemoteFile, fetch
 from benchmark.data.format import open_dataset
 from benchmark.data.registry import make_dataset
-from benchmark.tasks import TaskError, WindowSpec, build_window_split
+from benchmark.specs import TaskError, WindowSpec
+from benchmark.splits import build_window_split
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*frames, the published.*:UserWarning")
 

@@ -100,7 +100,7 @@ def test_transform_helper_is_a_symmetry():
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(1, 1, 5, 3, dtype=torch.float64, generator=gen)
     edges = torch.tensor([[0, 1, 2], [1, 2, 4]])
-    from benchmark.tasks import Context
+    from benchmark.samples import Context
 
     ctx = Context(x, x.clone(), torch.zeros(1), torch.arange(5), torch.ones(5, dtype=torch.float64), edges, None, 1.0)
     perm = torch.randperm(5, generator=gen)

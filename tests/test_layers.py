@@ -189,7 +189,7 @@ def test_laplacians():
 
 def test_query_chunking_matches_direct_calls():
     """Protocol B: K query times in strided chunks (several per pass) == each chunk on its own."""
-    from benchmark.tasks import Context
+    from benchmark.samples import Context
     from methods.egnn import EGNNModel
     from methods.egno import EGNOModel
 

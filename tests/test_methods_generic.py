@@ -14,7 +14,8 @@ import torch
 from conftest import SPEC
 
 from benchmark.evaluation import predict_errors
-from benchmark.tasks import build_split, build_window_split, open_parts
+from benchmark.samples import open_parts
+from benchmark.splits import build_split, build_window_split
 from methods import REGISTRY, Budget, make_method
 
 GRAPHS = {"lj": {"kind": "none"}, "chain": {"kind": "molecular", "cutoff": 1.6, "two_hop": True}}

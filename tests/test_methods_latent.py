@@ -7,7 +7,8 @@ import pytest
 import torch
 from conftest import SPEC
 
-from benchmark.tasks import Context, build_window_split, open_parts
+from benchmark.samples import Context, open_parts
+from benchmark.splits import build_window_split
 from methods import make_method
 from methods.domino import DoMiNOModel
 from methods.ito import ITOModel, ITONet, draw_starts, sample_lag_pairs, training_segments

@@ -149,7 +149,9 @@ def test_rdf_of_ideal_gas_is_flat_and_w1_zero_for_same():
 def test_every_metric_through_the_harness(chain_dataset, lj_dataset):
     """The static baseline gets every metric of both protocols via evaluate_part."""
     from benchmark.evaluation import evaluate_part
-    from benchmark.tasks import WindowSpec, build_split, build_window_split, open_parts
+    from benchmark.samples import open_parts
+    from benchmark.specs import WindowSpec
+    from benchmark.splits import build_split, build_window_split
     from methods import make_method
 
     method = make_method("static")

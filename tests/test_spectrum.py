@@ -80,7 +80,8 @@ def test_mode_spectra_small_molecule(tmp_path):
     """3 atoms have 3 graph Fourier modes: fewer than the 4 the figure asks for."""
     from conftest import SPEC, make_chain_dataset
 
-    from benchmark.tasks import build_window_split, open_parts
+    from benchmark.samples import open_parts
+    from benchmark.splits import build_window_split
 
     ds = make_chain_dataset(tmp_path / "chain3", n_atoms=3)
     parts = open_parts(ds, build_window_split(ds, SPEC, "by_trajectory", {}, seed=0),

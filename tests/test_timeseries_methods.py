@@ -9,7 +9,8 @@ from conftest import SPEC
 
 import methods.wavelet_arima as wa
 from benchmark.evaluation import predict_errors
-from benchmark.tasks import Context, build_window_split, open_parts
+from benchmark.samples import Context, open_parts
+from benchmark.splits import build_window_split
 from methods import Budget, make_method
 from methods.descinet import DESCINetModel
 
@@ -216,7 +217,7 @@ def test_descinet_rejects_groups_that_do_not_divide_the_channels(chain_history_s
 def test_both_run_protocol_b_on_every_future_frame(tmp_path):
     from conftest import make_chain_dataset
 
-    from benchmark.tasks import build_split
+    from benchmark.splits import build_split
 
     ds = make_chain_dataset(tmp_path / "chain", n_traj=4, n_frames=80)
     split = build_split(ds, "extrapolate", {"observed": 24, "horizon": 48, "windows": [[0, 8], [40, 48]],

@@ -1,7 +1,7 @@
 """``python -m benchmark.perf``: the table of every method's cost on the synthetic cases, or with
 ``--report PATH`` the cost report (:mod:`benchmark.perf.report`; its options there). Options:
 ``--suite``, ``--cases``, ``--methods``, ``--batches``, ``--threads``, ``--device``,
-``--malloc default|tuned`` (see ``methods.layers.tune_malloc``)."""
+``--malloc default|tuned`` (see ``benchmark.devices.tune_malloc``)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 
 import torch
 
+from benchmark.devices import tune_malloc
 from benchmark.perf import report
 from benchmark.perf.cases import CASES, EPOCH_SAMPLES, K
 from benchmark.perf.variants import load, suite_variants
@@ -40,8 +41,6 @@ def main(argv=None) -> int:
         if args.mem_limit_gb:
             set_memory_limit(args.mem_limit_gb)
         if args.malloc == "tuned":
-            from methods.layers import tune_malloc
-
             tune_malloc()
         print(json.dumps(dispatch_worker(json.loads(args.worker), args.device)))
         return 0

@@ -10,6 +10,7 @@ import torch
 
 from benchmark.perf.cases import CASES, EPOCH_SAMPLES, WAVELET_ATOMS, subset_atoms, synthetic
 from benchmark.perf.variants import build, observed_frames
+from methods.nn.model import GraphModel
 
 
 def peak_mb(device: str) -> float:
@@ -27,7 +28,7 @@ class EvaluationCounter:
     query times), ODE function evaluations, denoiser passes (ITO)."""
 
     def __init__(self, method):
-        self.model = getattr(method, "model", None)
+        self.model = method.model
         self.counts = {"passes": 0, "ode_evaluations": 0, "denoiser_evaluations": 0}
         self.undo = []
 
@@ -44,8 +45,6 @@ class EvaluationCounter:
     def __enter__(self):
         if self.model is None:
             return self
-        from methods.layers import GraphModel
-
         if isinstance(self.model, GraphModel):
             original = self.model.forward_chunk
 
@@ -110,7 +109,7 @@ def train_worker(suite, variant: str, case: str, batches: int, device: str) -> d
 
         def step():
             optimiser.zero_grad(set_to_none=True)
-            data = method.perf_batch(ctx, query, target) if hasattr(method, "perf_batch") else (ctx, query, target)
+            data = method.perf_batch(ctx, query, target)
             loss = method.training_loss(data, device)[0]
             loss.backward()
             optimiser.step()

@@ -16,6 +16,7 @@ import torch
 from benchmark.perf.cases import WAVELET_ATOMS, WINDOW_FRAMES, K, context_for, subset_atoms
 from benchmark.perf.measure import n_params, timed_predict
 from benchmark.perf.variants import build, is_fitted, observed_frames, suite_variants
+from methods.nn.model import GraphModel
 
 # Short set-up for the MD measurement (only the production steps are timed): overrides and frames measured
 MD_MEASUREMENT = {
@@ -144,11 +145,9 @@ def window_worker(suite, variant: str, dataset: str) -> dict:
 
 
 def scale_worker(suite, variant: str, dataset: str, n_molecules: int) -> dict:
-    from methods.layers import GraphModel
-
     sys_ = system(suite, dataset, n_molecules)
     r, method = predict_cost(suite, variant, sys_)
-    model = getattr(method, "model", None)
+    model = method.model
     if isinstance(model, GraphModel):
         r["neighbour_list"] = ("dense all pairs (radius_pairs, <= 1024 atoms)" if sys_["n_atoms"] <= 1024
                                and model.neighbor_backend == "auto" else f"radius_pairs ({model.neighbor_backend}; "

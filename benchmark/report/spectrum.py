@@ -39,6 +39,7 @@ import torch
 from benchmark.config import Cell, ConfigError, Suite
 from benchmark.io import sha256_file
 from benchmark.report.figures import pyplot, save_figure
+from methods.nn.laplacian import adjacency
 
 NAME = "gfnode_fig4"
 VARIANT = "gfnode"
@@ -150,8 +151,6 @@ def mode_spectra(method, sample_set, n_contexts: int = 32, max_points: int = 512
         horizon_fs = sample_set.spec.delta_frame * sample_set.dt_fs
         out["ode_frequency_per_ps"] = [round(f, 4) for f in ode_frequencies(model, horizon_fs)]
     if context.edges is not None:  # one basis for every window: its Laplacian eigenvalues
-        from methods.layers import adjacency
-
         adj = adjacency(context.edges, x.shape[1], torch.float64)
         lap = torch.diag_embed(adj.sum(-1)) - adj
         u = U[0].double()

@@ -1,6 +1,6 @@
 """GraphModel: the base of the graph methods' models (EGNN, EGNO, GF-NODE, NDCN).
 
-It turns a :class:`~benchmark.tasks.Context` into node inputs (positions,
+It turns a :class:`~benchmark.samples.Context` into node inputs (positions,
 velocities in A per stored frame, features [|v|, Z/Zmax]), normalised query
 times tau = offset / horizon, and the graph of a batch (the task's molecular
 edges, or the radius graph with the minimum image for periodic liquids), and
