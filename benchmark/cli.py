@@ -5,7 +5,7 @@
   mdhorizon data make DATASET [--jobs N] [--suite S]
   mdhorizon data import KIND DIR [--suite S]   (verify + convert local copies of md17/rmd17/ala2 files)
   mdhorizon data import DATASET DIR [--suite S]   (a built dataset, e.g. another machine's work/data/DATASET)
-  mdhorizon data report DATASET [--suite S]    (physical checks -> <results>/data/DATASET.md, .json, plots; exit 1 if FAILED)
+  mdhorizon data report DATASET [--suite S]    (physics checks -> <results>/data/DATASET.md, .json; exit 1 if FAILED)
   mdhorizon split --task T --dataset D [--suite S]
   mdhorizon train|evaluate|run --task T --dataset D --method V --seed N [--suite S]
   mdhorizon aggregate|tables [--suite S]

@@ -8,8 +8,9 @@ trajectory, so a large dataset stays quick):
 - ``temperature_K``: the mean internal temperature, 2 (KE - KE_com) / (f k_B) with f the degrees
   of freedom the generator recorded (3N less constraints less the removed motion), else 3N - 3.
   FAILS when more than 2 % off the thermostat target and more than 3 standard errors of the mean
-  (block averages: a tiny build cannot pin its mean to 2 %, which the report then says).  Velocities stored half a step off the
-  positions (OpenMM's LangevinMiddleIntegrator) are said so (``velocities_half_step``).
+  (block averages: a tiny build cannot pin its mean to 2 %, which the report then says); 5 % for
+  velocities stored half a step off the positions (OpenMM's LangevinMiddleIntegrator), whose kinetic
+  temperature reads 2-3 % hot (ala2_sim card); the report says so (``velocities_half_step``).
 - liquids (periodic boxes): ``density_g_cm3``; ``structure_factor_kmin``, S(k) at the box's
   smallest wave vectors (2 pi / L along each axis), which FAILS above 0.5 for a dataset declared
   a one-phase liquid (a declared two-phase one is reported as two-phase); ``diffusion_A2_per_ps``,
@@ -46,6 +47,7 @@ HORIZONS = (100, 300, 1000, 3000, 8000)  # frames
 DRIFT_LIMIT_A_PER_PS = 0.01
 S_KMIN_LIMIT = 0.5
 TEMPERATURE_TOLERANCE = 0.02
+HALF_STEP_TEMPERATURE_TOLERANCE = 0.05  # half-step velocities (LangevinMiddle) read 2-3 % hot: ala2_sim card
 TEMPERATURE_SIGMAS = 3  # a deviation beyond 2 % fails only when also beyond this many standard errors
 DECORRELATED = 0.9  # fraction of the plateau
 BOND_CHANGE_MIN_FRACTION = 0.01  # frames in which a hydrogen must sit nearer another heavy atom to be listed
@@ -240,20 +242,24 @@ def run_checks(ds: Dataset, max_frames: int = 500) -> dict:
         res["temperature_standard_error_K"] = temperature_standard_error(list(temps))
         res["degrees_of_freedom"] = int(dofs[0])
         res["velocities_half_step"] = "LangevinMiddle" in str(first.provenance.get("integrator", ""))
+        tolerance = TEMPERATURE_TOLERANCE
         if res["velocities_half_step"]:
-            notes.append("stored velocities are half a step off the positions (LangevinMiddleIntegrator "
-                         "records v(t - dt/2)); the temperature is that of those velocities")
+            tolerance = HALF_STEP_TEMPERATURE_TOLERANCE
+            notes.append("stored velocities are half a step off the positions (LangevinMiddleIntegrator records "
+                         "v(t - dt/2)): their kinetic temperature reads 2-3 % above the target with a 2 fs step "
+                         "while the configurations sample the target temperature, so the check allows "
+                         f"{HALF_STEP_TEMPERATURE_TOLERANCE:.0%} for them")
         off = abs(res["temperature_K"] - target) if target else 0.0
-        if target and off > TEMPERATURE_TOLERANCE * target:
+        if target and off > tolerance * target:
             # A short or small build cannot pin its mean to 2 %: a deviation inside 3 standard errors
             # (block averages) is noise, and said so; a long build's standard error is far below 2 %.
             if off > TEMPERATURE_SIGMAS * res["temperature_standard_error_K"]:
                 failures.append(f"internal temperature {res['temperature_K']:.1f} K is more than "
-                                f"{TEMPERATURE_TOLERANCE:.0%} (and {TEMPERATURE_SIGMAS} standard errors, "
+                                f"{tolerance:.0%} (and {TEMPERATURE_SIGMAS} standard errors, "
                                 f"{res['temperature_standard_error_K']:.2g} K) off the target {target} K")
             else:
                 notes.append(f"internal temperature {res['temperature_K']:.1f} K is more than "
-                             f"{TEMPERATURE_TOLERANCE:.0%} off the target {target} K but within "
+                             f"{tolerance:.0%} off the target {target} K but within "
                              f"{TEMPERATURE_SIGMAS} standard errors ({res['temperature_standard_error_K']:.2g} K) "
                              f"of it: too few frames to tell; not a failure")
     else:

@@ -84,11 +84,14 @@ def checks_markdown(checks: dict, json_name: str) -> list[str]:
     keys = ["com_speed_A_per_ps", "temperature_K", "temperature_standard_error_K", "degrees_of_freedom", "declared_phase", "density_g_cm3",
             "structure_factor_kmin", "diffusion_A2_per_ps", "rotation_deg_per_ps", "plateau_A2", "decorrelation_frames"]
     lines += ["| quantity | value |", "|---|---|"] + [f"| {k} | {_value(checks[k])} |" for k in keys if k in checks]
-    lines += ["", "Static MSE (A^2 per coordinate) of predicting frame t + h with frame t:", "",
-              "| horizon h (frames) | " + " | ".join(checks["static_mse_A2"]) + " |",
-              "|---|" + "---|" * len(checks["static_mse_A2"]),
-              "| raw | " + " | ".join(_value(v) for v in checks["static_mse_A2"].values()) + " |"]
-    if "static_mse_aligned_A2" in checks:
+    lines += ["", "Static MSE (A^2 per coordinate) of predicting frame t + h with frame t:", ""]
+    if not checks["static_mse_A2"]:
+        lines.append(f"None: the trajectories ({checks['n_frames']} frames) are shorter than the first horizon.")
+    else:
+        lines += ["| horizon h (frames) | " + " | ".join(checks["static_mse_A2"]) + " |",
+                  "|---|" + "---|" * len(checks["static_mse_A2"]),
+                  "| raw | " + " | ".join(_value(v) for v in checks["static_mse_A2"].values()) + " |"]
+    if checks.get("static_mse_aligned_A2"):
         aligned = checks["static_mse_aligned_A2"].values()
         lines.append("| aligned (Kabsch) | " + " | ".join(_value(v) for v in aligned) + " |")
     if checks["literature"]:
