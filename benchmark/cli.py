@@ -141,9 +141,10 @@ def _dispatch(args) -> int:
         out = write_report(suite.dataset_dir(args.dataset), suite.results_dir / "data" / f"{args.dataset}.md",
                            name=args.dataset)
         print(out)
-        for failure in failed_checks(out):  # the report is written either way; the exit status says FAILED
+        failures = failed_checks(out)  # the report is written either way; the exit status says FAILED
+        for failure in failures:
             print(f"FAILED: {args.dataset}: {failure}", file=sys.stderr)
-        return 1 if failed_checks(out) else 0
+        return 1 if failures else 0
     if args.command == "data":
         from benchmark.data.download import DownloadError, import_command
         from benchmark.data.format import DataError
