@@ -76,7 +76,8 @@ def main(argv=None) -> int:
         return 0
     same = mine == recorded
     print(f"recorded {recorded}: {'the same' if same else 'DIFFERENT'} - this machine "
-          f"{'regenerates' if same else 'does not regenerate'} the Reference-platform LJ builds of the recording machine")
+          f"{'regenerates' if same else 'does not regenerate'} the Reference-platform LJ builds "
+          "of the recording machine")
     return 0 if same else 1
 
 
