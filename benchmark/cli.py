@@ -5,7 +5,7 @@
   mdhorizon data make DATASET [--jobs N] [--suite S]
   mdhorizon data import KIND DIR [--suite S]   (verify + convert local copies of md17/rmd17/ala2 files)
   mdhorizon data import DATASET DIR [--suite S]   (a built dataset, e.g. another machine's work/data/DATASET)
-  mdhorizon data report DATASET [--suite S]    (physical validation -> <results>/data/DATASET.md + plots)
+  mdhorizon data report DATASET [--suite S]    (physics checks -> <results>/data/DATASET.md, .json; exit 1 if FAILED)
   mdhorizon split --task T --dataset D [--suite S]
   mdhorizon train|evaluate|run --task T --dataset D --method V --seed N [--suite S]
   mdhorizon aggregate|tables [--suite S]
@@ -31,7 +31,7 @@ from benchmark.config import SUITES_DIR, Cell, ConfigError, load_suite
 from benchmark.data.download import DownloadError, import_command
 from benchmark.data.format import DataError
 from benchmark.data.registry import KINDS, import_build
-from benchmark.data.report import write_report
+from benchmark.data.report import failed_checks, write_report
 from methods import REGISTRY
 
 
@@ -136,9 +136,13 @@ def _dispatch(args) -> int:
         if args.dataset not in suite.datasets:
             raise ConfigError(f"{suite.path}: dataset {args.dataset!r} not in suite; "
                               f"valid: {', '.join(suite.datasets)}")
-        print(write_report(suite.dataset_dir(args.dataset), suite.layout.data_report(args.dataset),
-                           name=args.dataset))
-        return 0
+        out = write_report(suite.dataset_dir(args.dataset), suite.layout.data_report(args.dataset),
+                           name=args.dataset)
+        print(out)
+        failures = failed_checks(out)  # the report is written either way; the exit status says FAILED
+        for failure in failures:
+            print(f"FAILED: {args.dataset}: {failure}", file=sys.stderr)
+        return 1 if failures else 0
     if args.command == "data":
         try:
             if args.action == "import":

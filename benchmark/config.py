@@ -138,7 +138,7 @@ def load_suite(name_or_path: str = "default", work_dir: str | None = None, resul
             _fail(path, f"datasets.{ds}.kind", _choices(entry["kind"], KINDS))
         try:
             params = resolve_params(entry["kind"], entry.get("params"))
-        except KeyError as exc:
+        except (KeyError, ValueError) as exc:  # an unknown key, or a value the generator cannot simulate
             _fail(path, f"datasets.{ds}.params", str(exc.args[0]))
         for key in ("n_frames", "n_trajectories"):
             if key in params and not (isinstance(params[key], int) and params[key] >= 1):

@@ -182,9 +182,11 @@ def test_lj_cpu_platform_and_a_bad_platform(tmp_path):
 
 def test_parallel_build_raises_a_worker_error(tmp_path):
     """A trajectory that fails in a worker fails the build with its own error, and no manifest."""
-    with pytest.raises(ValueError, match="raise n_particles"):
-        make_dataset(tmp_path / "bad", "bad", "lj_argon", {"n_particles": 8, "n_trajectories": 2}, seed=0,
-                     progress=False, jobs=2)
+    # a negative noise scale passes the parameter checks and fails inside the simulation (numpy)
+    with pytest.raises(ValueError, match="scale"):
+        make_dataset(tmp_path / "bad", "bad", "lj_argon", {"n_particles": 64, "cutoff_sigma": 2.5, "n_frames": 2,
+                                                           "equilibration_steps": 2, "init_noise_A": -1.0,
+                                                           "n_trajectories": 2}, seed=0, progress=False, jobs=2)
     assert not (tmp_path / "bad" / "manifest.json").exists()
 
 

@@ -9,6 +9,21 @@ a random rotation of a fixed initial structure plus N(0, 0.005 A) noise, is
 energy-minimised, given Maxwell-Boltzmann velocities, equilibrated for
 ``equilibration_steps`` (10 ps) with the thermostat, then recorded.
 
+No centre-of-mass drift: the Nose-Hoover thermostat conserves the total momentum, so the net
+momentum that ``setVelocitiesToTemperature`` leaves would carry the whole box along for the
+whole run (0.24-0.64 A/ps in the builds made before 2026-12-06, 3.5-6.5 % of the kinetic
+energy).  The generator zeroes it after the velocities are drawn and again after
+equilibration, and an OpenMM ``CMMotionRemover`` (every step) keeps it at zero; the
+thermostat then counts 3N - 3 degrees of freedom (OpenMM subtracts 3 for the remover),
+recorded as ``degrees_of_freedom`` in each trajectory's provenance.
+
+State point (``phase``): DoMiNO's reduced density 0.50 at T* = 0.835 (100 K) lies inside the
+liquid-vapour coexistence region of this potential (vapour rho* ~0.01-0.02, liquid ~0.72-0.75),
+so its box holds a liquid with a vapour cavity, as the authors' code does; it is declared
+``phase: two_phase`` (the default, DoMiNO's).  ``phase: one_phase_liquid`` declares a
+homogeneous liquid; :func:`check_params` refuses such a declaration below the coexisting liquid
+density (a coarse guard before any simulation; the data report checks S(k_min) on the build).
+
 Deviation: the force field is written directly with OpenMM's
 ``CustomNonbondedForce`` (same energy expression) instead of importing
 openmmtools, which pulls a large dependency tree for one test system.
@@ -56,14 +71,69 @@ DEFAULTS = {
     # processor (2.4x slower than "CPU" here); "CPU": the vectorised platform, whose builds
     # differ between processor vendors (module docstring).
     "platform": "Reference",
+    # "two_phase": DoMiNO's state point, liquid + vapour (module docstring); "one_phase_liquid":
+    # a homogeneous liquid, checked by the data report (structure factor at the smallest k).
+    "phase": "two_phase",
 }
 PLATFORMS = ("Reference", "CPU")
+PHASES = ("two_phase", "one_phase_liquid")
+# Coexisting liquid density of the 3-sigma shifted LJ potential near T* = 0.835 (the low end of
+# 0.72-0.75); a declared one-phase liquid below it would separate into liquid and vapour.
+LIQUID_COEXISTENCE_RHO = 0.72
+MAX_REDUCED_DENSITY = 1.2  # above this (T* ~ 0.8) the LJ system is a compressed solid, not a fluid
 RESUMABLE = True  # make_dataset keeps an interrupted trajectory's checkpoint (benchmark.data.openmm_md)
 
 
 def vendor_independent(params: dict) -> bool:
     """Reference-platform builds are the same bytes on every x86-64 processor (module docstring)."""
     return params["platform"] == "Reference"
+
+
+def check_params(params: dict) -> None:
+    """Refuse, before any simulation, a parameter set this generator cannot simulate (the key named)."""
+    name = "lj_argon"
+    if params["platform"] not in PLATFORMS:
+        raise ValueError(f"{name}: params.platform {params['platform']!r} is not one of {PLATFORMS}")
+    if params["phase"] not in PHASES:
+        raise ValueError(f"{name}: params.phase {params['phase']!r} is not one of {PHASES}")
+    if not int(params["n_particles"]) >= 2:
+        raise ValueError(f"{name}: params.n_particles must be at least 2, got {params['n_particles']!r}")
+    if not float(params["temperature_K"]) > 0:
+        raise ValueError(f"{name}: params.temperature_K must be positive, got {params['temperature_K']!r}")
+    rho = float(params["reduced_density"])
+    if not 0 < rho <= MAX_REDUCED_DENSITY:
+        raise ValueError(f"{name}: params.reduced_density {rho} is not a fluid state point this kind can "
+                         f"simulate; use a value in (0, {MAX_REDUCED_DENSITY}]")
+    if params["phase"] == "one_phase_liquid" and rho < LIQUID_COEXISTENCE_RHO:
+        raise ValueError(f"{name}: params.reduced_density {rho} with phase 'one_phase_liquid' lies in the "
+                         f"liquid-vapour coexistence region (liquid branch rho* ~0.72-0.75 at T* 0.835): use "
+                         f"reduced_density >= {LIQUID_COEXISTENCE_RHO} (liquid argon ~0.78-0.84) or phase 'two_phase'")
+    edge = box_edge_A(int(params["n_particles"]), rho)
+    cutoff = float(params["cutoff_sigma"]) * ARGON["sigma_A"]
+    if cutoff >= edge / 2:
+        raise ValueError(f"{name}: box edge {edge:.1f} A is too small for a {cutoff:.1f} A cutoff "
+                         f"(params.n_particles, params.cutoff_sigma); raise n_particles or lower cutoff_sigma")
+
+
+def internal_dof(n_particles: int) -> int:
+    """Degrees of freedom of the thermostat and the temperature: 3N less the removed centre-of-mass motion."""
+    return 3 * n_particles - 3
+
+
+def zero_momentum(context) -> None:
+    """Subtract the centre-of-mass velocity from every atom (all masses are equal here).
+
+    The mean is taken with ``math.fsum`` (exactly rounded) and subtracted elementwise, so the result
+    is the same bytes on every processor (no BLAS, no SIMD-dependent summation order)."""
+    import math
+
+    from openmm import unit
+
+    v = context.getState(getVelocities=True).getVelocities(asNumpy=True).value_in_unit(
+        unit.nanometer / unit.picosecond)
+    v = np.array(v, dtype=np.float64)
+    mean = np.array([math.fsum(v[:, k]) / len(v) for k in range(3)])
+    context.setVelocities((v - mean) * unit.nanometer / unit.picosecond)
 
 
 def box_edge_A(n_particles: int, reduced_density: float) -> float:
@@ -133,6 +203,7 @@ def build_system(params: dict):
         system.addParticle(ARGON["mass"])
         force.addParticle([])
     system.addForce(force)
+    system.addForce(openmm.CMMotionRemover(1))  # no centre-of-mass drift; the thermostat counts 3N - 3
     return system, edge_nm
 
 
@@ -144,13 +215,12 @@ def simulate_trajectory(params: dict, seed: int, progress=None, checkpoint: Fram
     import openmm
     from openmm import unit
 
+    check_params(params)
     n = params["n_particles"]
     system, edge_nm = build_system(params)
     integrator = openmm.NoseHooverIntegrator(params["temperature_K"] * unit.kelvin,
                                              params["collision_frequency_per_ps"] / unit.picosecond,
                                              params["timestep_fs"] * unit.femtosecond)
-    if params["platform"] not in PLATFORMS:
-        raise ValueError(f"lj_argon: platform {params['platform']!r} is not one of {PLATFORMS}")
     properties = ({"Threads": str(params["threads"]), "DeterministicForces": "true"}
                   if params["platform"] == "CPU" else {})
     context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName(params["platform"]), properties)
@@ -166,9 +236,11 @@ def simulate_trajectory(params: dict, seed: int, progress=None, checkpoint: Fram
         context.setPositions(start / 10.0 * unit.nanometer)
         openmm.LocalEnergyMinimizer.minimize(context, 1.0, 1000)
         context.setVelocitiesToTemperature(params["temperature_K"] * unit.kelvin, int(seed % 2**31))
+        zero_momentum(context)  # the drawn velocities carry a net momentum (module docstring)
         # Minimisation leaves the potential energy at its minimum, so velocities at T alone give
         # ~T/2 after equipartition: equilibrate with the thermostat before recording.
         integrator.step(params["equilibration_steps"])
+        zero_momentum(context)
     else:
         context.loadCheckpoint(resume["context"])
     positions, velocities, _ = record_frames(context, integrator, params["n_frames"], params["steps_per_frame"],
@@ -189,5 +261,6 @@ def generate_trajectory(directory, params: dict, index: int, seed: int, progress
         atomic_numbers=[ARGON["atomic_number"]] * n, masses=[ARGON["mass"]] * n, box=out["box"],
         provenance={"engine": out["engine"], "system": "Lennard-Jones argon", "seed": seed,
                     "trajectory_index": index, "params": params,
-                    **checkpoint.provenance()},
+                    "integrator": "NoseHooverIntegrator (velocities at the positions' time) + CMMotionRemover",
+                    "degrees_of_freedom": internal_dof(n), **checkpoint.provenance()},
     )

@@ -31,6 +31,21 @@ kind regenerates trajectories of the same shape with a semi-empirical method:
    temperature, one OpenMP thread (two one-thread processes beat one
    two-thread process, and one thread keeps the SCF sums deterministic).
 
+Whole-molecule motion (``motion``):
+
+- ``none`` (the default; every build before 2026-12-06): steps 3-4 above, zero linear and
+  angular momentum, 3N - 6 degrees of freedom.  The molecule does not turn (<= 6 degrees per
+  1.5 ps), so a static prediction sits at the vibrational floor, 8-100x below the best
+  published errors on the real MD17 (the card's calibration table).
+- ``thermal``: as a free gas-phase molecule turns.  After step 3 an angular momentum is drawn
+  at ``temperature_K`` (each principal component L_i ~ N(0, I_i k_B T), rotational kinetic
+  energy 3/2 k_B T on average) and added as a rigid rotation omega x r (omega = I^-1 L; it
+  adds exactly 1/2 omega.L to the kinetic energy, since the internal velocities carry no
+  angular momentum).  The centre of mass stays at rest; the Bussi thermostat counts the
+  3N - 3 degrees of freedom that leaves.  A global thermostat scales every velocity by one
+  factor, so the direction of the angular momentum is kept and its size follows the
+  canonical temperature.
+
 Stored: positions (A), velocities (A/fs), the RDKit bonds in ``meta.json`` and
 ``energies.npy`` (float64 [frames, 3]: potential, kinetic, NaN in kJ/mol;
 the thermostat exchanges energy, so there is no conserved energy to store).
@@ -83,7 +98,37 @@ DEFAULTS = {
     "init_noise_A": 0.005,
     "embed_seed": 42,
     "threads": 1,
+    "motion": "none",  # "none": no rotation, 3N - 6 degrees of freedom; "thermal": turns freely (docstring)
 }
+MOTIONS = ("none", "thermal")
+
+
+def check_params(params: dict) -> None:
+    """Refuse, before any simulation, a parameter set this generator cannot simulate (the key named)."""
+    if params["motion"] not in MOTIONS:
+        raise ValueError(f"md17_xtb: params.motion {params['motion']!r} is not one of {MOTIONS}")
+    if params["molecule"] not in SMILES:
+        raise ValueError(f"md17_xtb: params.molecule {params['molecule']!r} is unknown; valid: {', '.join(SMILES)}")
+    if not float(params["temperature_K"]) > 0:
+        raise ValueError(f"md17_xtb: params.temperature_K must be positive, got {params['temperature_K']!r}")
+
+
+def degrees_of_freedom(n_atoms: int, motion: str) -> int:
+    """Internal degrees of freedom: 3N less the removed translation (and rotation for ``none``)."""
+    return 3 * n_atoms - (6 if motion == "none" else 3)
+
+
+def add_thermal_rotation(atoms, temperature_K: float, rng: np.random.Generator) -> None:
+    """Add a rigid rotation with angular momentum drawn at ``temperature_K`` (module docstring)."""
+    from ase import units
+
+    x = atoms.get_positions() - atoms.get_center_of_mass()
+    masses = atoms.get_masses()
+    inertia = (masses * (x * x).sum(1)).sum() * np.eye(3) - np.einsum("a,ai,aj->ij", masses, x, x)
+    moments, axes = np.linalg.eigh(inertia)  # amu A^2
+    angular = axes @ (rng.normal(size=3) * np.sqrt(moments * units.kB * temperature_K))  # ASE units
+    omega = np.linalg.solve(inertia, angular)
+    atoms.set_momenta(atoms.get_momenta() + masses[:, None] * np.cross(omega, x))
 
 
 def build_molecule(params: dict):
@@ -140,11 +185,14 @@ def simulate_trajectory(params: dict, seed: int, progress=None) -> dict:
         equil.run(int(round(params["equilibration_ps"] * 1000 / params["timestep_fs"])))
         Stationary(atoms)
         ZeroRotation(atoms)
-        internal_dof = 3 * len(atoms) - 6
-        target_ke = 0.5 * internal_dof * units.kB * temperature
+        vibration_dof = 3 * len(atoms) - 6
+        target_ke = 0.5 * vibration_dof * units.kB * temperature
         atoms.set_momenta(atoms.get_momenta() * np.sqrt(target_ke / atoms.get_kinetic_energy()))
+        if params["motion"] == "thermal":
+            add_thermal_rotation(atoms, temperature, rng)
+        internal_dof = degrees_of_freedom(len(atoms), params["motion"])
         dyn = Bussi(atoms, dt, temperature_K=temperature, taut=params["bussi_taut_fs"] * units.fs, rng=rng)
-        dyn.ndof = internal_dof  # ASE counts 3N; the momentum and rotation removed leave 3N - 6
+        dyn.ndof = internal_dof  # ASE counts 3N; the momentum (and rotation) removed leave 3N - 3 (3N - 6)
         dyn.target_kinetic_energy = 0.5 * units.kB * temperature * internal_dof
         for frame in range(frames):
             if frame:
@@ -175,8 +223,9 @@ def generate_trajectory(directory, params: dict, index: int, seed: int, progress
         atomic_numbers=out["atomic_numbers"], masses=out["masses"], bonds=out["bonds"],
         provenance={"engine": out["engine"], "system": f"MD17 {params['molecule']} (GFN2-xTB re-simulation)",
                     "smiles": SMILES[params["molecule"]], "seed": seed, "trajectory_index": index,
-                    "integrator": "ASE Langevin (equilibration, fixcm=False), then Bussi (production, no rotation)",
-                    "degrees_of_freedom": 3 * len(out["atomic_numbers"]) - 6,
+                    "integrator": ("ASE Langevin (equilibration, fixcm=False), then Bussi (production, "
+                                   + ("no rotation)" if params["motion"] == "none" else "thermal rotation)")),
+                    "degrees_of_freedom": degrees_of_freedom(len(out["atomic_numbers"]), params["motion"]),
                     "energies_file": "energies.npy: [frames, 3] potential, kinetic, NaN (kJ/mol)",
                     "params": params},
     )

@@ -23,8 +23,10 @@ import sys
 import tempfile
 
 # (OpenMM version, frames) -> the first 16 hex digits of the dataset checksum, measured with
-# `python -m benchmark.data.portability --frames N` (AMD EPYC, 2026-12-03).
-RECORDED = {("8.6.1", 5): "640081ac099c77a8", ("8.6.1", 300): "840fda29ad136302"}
+# `python -m benchmark.data.portability --frames N` (AMD EPYC, 2026-12-06: the drift-free generator,
+# centre-of-mass momentum zeroed and CMMotionRemover; the 2026-12-03 generator gave 640081ac099c77a8
+# and 840fda29ad136302).
+RECORDED = {("8.6.1", 5): "ab769fe8ae80bf33", ("8.6.1", 300): "d57d44e265d44897"}
 
 VARIANTS = {
     "default": {},
@@ -74,7 +76,8 @@ def main(argv=None) -> int:
         return 0
     same = mine == recorded
     print(f"recorded {recorded}: {'the same' if same else 'DIFFERENT'} - this machine "
-          f"{'regenerates' if same else 'does not regenerate'} the Reference-platform LJ builds of the recording machine")
+          f"{'regenerates' if same else 'does not regenerate'} the Reference-platform LJ builds "
+          "of the recording machine")
     return 0 if same else 1
 
 

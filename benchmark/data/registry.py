@@ -93,14 +93,19 @@ def get_kind(name: str) -> DatasetKind:
 
 
 def resolve_params(kind: str, params: dict | None) -> dict:
-    """Defaults of ``kind`` overridden by ``params``; unknown keys are an error."""
+    """Defaults of ``kind`` overridden by ``params``; unknown keys are an error, and so are values the
+    generator cannot simulate (its ``check_params``, a ValueError naming the key), before any simulation."""
     defaults = get_kind(kind).defaults
     params = dict(params or {})
     unknown = sorted(set(params) - set(defaults))
     if unknown:
         raise KeyError(f"dataset kind {kind!r} has no parameter(s) {unknown}; "
                        f"valid: {', '.join(sorted(defaults))}")
-    return {**defaults, **params}
+    resolved = {**defaults, **params}
+    check = getattr(importlib.import_module(get_kind(kind).module), "check_params", None)
+    if check is not None:
+        check(resolved)
+    return resolved
 
 
 def trajectory_seed(dataset_seed: int, index: int) -> int:
