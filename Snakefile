@@ -13,19 +13,24 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmark.config import Cell, check_workflow_config, load_suite
+from benchmark.errors import UserError, one_line
 from benchmark.report.leaderboard import leaderboard_outputs
 from benchmark.report.spectrum import fig4_cell, fig4_outputs
 from benchmark.runner import data_jobs, reused_model, reused_seed
 
-check_workflow_config(config)
-SUITE = load_suite(
-    str(config.get("suite", "default")),
-    work_dir=config.get("work_dir"),
-    results_dir=config.get("results_dir"),
-    device=config.get("device"),
-    methods=config.get("methods"),
-    datasets=config.get("datasets"),
-)
+try:  # a bad suite or --config key: one line naming the file or key, no traceback
+    check_workflow_config(config)
+    SUITE = load_suite(
+        str(config.get("suite", "default")),
+        work_dir=config.get("work_dir"),
+        results_dir=config.get("results_dir"),
+        device=config.get("device"),
+        methods=config.get("methods"),
+        datasets=config.get("datasets"),
+    )
+except UserError as exc:
+    print(one_line(exc), file=sys.stderr)
+    sys.exit(exc.exit_code)
 # Every path comes from the suite's layout (benchmark/suite.py, Layout), with wildcards as arguments.
 PATHS = SUITE.layout
 CELL = ("{task}", "{dataset}", "{variant}", "{seed}")

@@ -28,10 +28,10 @@ from benchmark import runner
 from benchmark.aggregate import write_metrics
 from benchmark.clean import clean
 from benchmark.config import SUITES_DIR, Cell, ConfigError, load_suite
-from benchmark.data.download import DownloadError, import_command
-from benchmark.data.format import DataError
+from benchmark.data.download import import_command
 from benchmark.data.registry import KINDS, import_build
 from benchmark.data.report import failed_checks, write_report
+from benchmark.errors import UserError, one_line
 from methods import REGISTRY
 
 
@@ -103,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         return _dispatch(args)
-    except ConfigError as exc:
-        print(f"mdhorizon: config error: {exc}", file=sys.stderr)
-        return 2
+    except UserError as exc:  # the user's input: one line naming the file or key and the fix
+        print(one_line(exc), file=sys.stderr)
+        return exc.exit_code
 
 
 def _dispatch(args) -> int:
@@ -144,27 +144,23 @@ def _dispatch(args) -> int:
             print(f"FAILED: {args.dataset}: {failure}", file=sys.stderr)
         return 1 if failures else 0
     if args.command == "data":
-        try:
-            if args.action == "import":
-                if not args.source:
-                    raise ConfigError("data import needs a directory: mdhorizon data import <kind> /path/to/dir")
-                if not (args.dataset in suite.datasets and (Path(args.source) / "manifest.json").exists()):
-                    return import_command(suite, args.dataset, args.source, progress=not args.no_progress)
-                entry = suite.datasets[args.dataset]  # a built dataset, e.g. another machine's work/data/<name>
-                ds = import_build(suite.dataset_dir(args.dataset), args.source, args.dataset, entry.kind,
-                                  entry.overrides, entry.seed)
-            elif args.dataset not in suite.datasets:
-                raise ConfigError(f"{suite.path}: dataset {args.dataset!r} not in suite; "
-                                  f"valid: {', '.join(suite.datasets)}")
-            else:
-                if not suite.layout.manifest(args.dataset).exists():
-                    notice = runner.vendor_notice(suite, args.dataset)
-                    if notice:
-                        print(notice, file=sys.stderr)
-                ds = runner.make_data(suite, args.dataset, progress=not args.no_progress, jobs=args.jobs)
-        except (DownloadError, DataError) as exc:
-            print(f"mdhorizon: {exc}", file=sys.stderr)
-            return 1
+        if args.action == "import":
+            if not args.source:
+                raise ConfigError("data import needs a directory: mdhorizon data import <kind> /path/to/dir")
+            if not (args.dataset in suite.datasets and (Path(args.source) / "manifest.json").exists()):
+                return import_command(suite, args.dataset, args.source, progress=not args.no_progress)
+            entry = suite.datasets[args.dataset]  # a built dataset, e.g. another machine's work/data/<name>
+            ds = import_build(suite.dataset_dir(args.dataset), args.source, args.dataset, entry.kind,
+                              entry.overrides, entry.seed)
+        elif args.dataset not in suite.datasets:
+            raise ConfigError(f"{suite.path}: dataset {args.dataset!r} not in suite; "
+                              f"valid: {', '.join(suite.datasets)}")
+        else:
+            if not suite.layout.manifest(args.dataset).exists():
+                notice = runner.vendor_notice(suite, args.dataset)
+                if notice:
+                    print(notice, file=sys.stderr)
+            ds = runner.make_data(suite, args.dataset, progress=not args.no_progress, jobs=args.jobs)
         print(f"{ds.path}: {len(ds)} trajectories, checksum {ds.checksum[:16]}")
         warning = runner.build_mismatch(suite, args.dataset, ds.checksum)
         if warning:

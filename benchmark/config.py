@@ -15,6 +15,7 @@ import jsonschema
 import yaml
 
 from benchmark.data.registry import KINDS, resolve_params
+from benchmark.errors import UserError
 from benchmark.specs import TaskError, make_spec
 from benchmark.suite import (
     Cell,
@@ -45,8 +46,11 @@ WORKFLOW_KEYS = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config error; the message names the file and key."""
+
+    label = "config error"
+    exit_code = 2
 
 
 def _fail(path: Path, key: str, message: str) -> None:
@@ -127,7 +131,10 @@ def load_suite(name_or_path: str = "default", work_dir: str | None = None, resul
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}; fix the syntax there") from None
     validate_schema(raw, path)
     name = raw["name"]
     if path.parent == SUITES_DIR and name != path.stem:
@@ -249,5 +256,5 @@ def check_workflow_config(config: dict) -> None:
     """Reject unknown ``--config`` keys given to Snakemake."""
     unknown = sorted(set(config) - set(WORKFLOW_KEYS))
     if unknown:
-        lines = "\n  ".join(f"{k}: {v}" for k, v in WORKFLOW_KEYS.items())
-        raise ConfigError(f"unknown workflow config key(s) {unknown}; valid keys:\n  {lines}")
+        raise ConfigError(f"unknown workflow config key(s) {unknown}; valid keys: {', '.join(WORKFLOW_KEYS)} "
+                          "(see docs/running.md)")

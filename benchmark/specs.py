@@ -21,11 +21,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from benchmark.errors import UserError
+
 PARTS = ("train", "val", "test")
 
 
-class TaskError(ValueError):
+class TaskError(UserError, ValueError):
     """Impossible task parameters for a dataset (the message names the key)."""
+
+    label = "task error"
 
 
 @dataclass

@@ -163,7 +163,7 @@ def test_liquid_argon_state_point_is_accepted():
     lj.check_params({**lj.DEFAULTS, "reduced_density": 0.80, "phase": "one_phase_liquid"})
     suite = load_suite("data_check")
     entry = suite.datasets["lj_liquid_check"]
-    assert entry["params"]["phase"] == "one_phase_liquid" and entry["params"]["reduced_density"] >= 0.78
+    assert entry.params["phase"] == "one_phase_liquid" and entry.params["reduced_density"] >= 0.78
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from benchmark.errors import UserError
 from benchmark.io import atomic_path
 
 PINS_PATH = Path(__file__).resolve().with_name("checksums.json")
@@ -50,8 +51,10 @@ CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 60.0
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """A raw data file could not be obtained; the message says what to do."""
+
+    label = "download error"
 
 
 class ChecksumError(DownloadError):

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.errors import UserError
 from benchmark.io import atomic_path, read_json, sha256_file, stable_hash, write_json
 
 FORMAT_VERSION = 1
@@ -40,8 +41,10 @@ UNITS = {"positions": "angstrom", "velocities": "angstrom/fs", "time": "fs", "ma
 REQUIRED_META = ("format_version", "n_frames", "n_atoms", "dt_fs", "atomic_numbers", "masses")
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A dataset file is missing, malformed or inconsistent (message names the file)."""
+
+    label = "data error"
 
 
 @dataclass
