@@ -32,6 +32,9 @@ from benchmark.data.download import import_command
 from benchmark.data.registry import KINDS, import_build
 from benchmark.data.report import failed_checks, write_report
 from benchmark.errors import UserError, one_line
+from benchmark.report.leaderboard import write_leaderboard
+from benchmark.report.spectrum import write_fig4
+from benchmark.report.task_tables import write_tables
 from methods import REGISTRY
 
 
@@ -211,19 +214,13 @@ def _dispatch(args) -> int:
             print(f"nothing to remove under {suite.work_dir}")
         return 0
     if args.command == "leaderboard":
-        from benchmark.report.leaderboard import write_leaderboard
-
         for path in write_leaderboard(suite):
             print(path)
         return 0
     if args.command == "spectrum":
-        from benchmark.report.spectrum import write_fig4
-
         print(write_fig4(suite))
         return 0
     if args.command == "tables":
-        from benchmark.report.task_tables import write_tables
-
         for path in write_tables(suite):
             print(path)
         return 0

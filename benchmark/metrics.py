@@ -148,13 +148,15 @@ def structure_rows(pred: np.ndarray, target: np.ndarray, bonds: np.ndarray) -> l
     rows = []
     if len(bonds):
         lp, lt = bond_lengths(pred, bonds), bond_lengths(target, bonds)
-        rows += [{"metric": "bond_length_mae", "convention": "A", "value": float(np.mean(np.abs(lp - lt))), "unit": "A"},
+        rows += [{"metric": "bond_length_mae", "convention": "A", "value": float(np.mean(np.abs(lp - lt))),
+                  "unit": "A"},
                  {"metric": "bond_length_mae", "convention": "percent",
                   "value": float(np.mean(np.abs(lp - lt) / lt) * 100), "unit": "%"}]
     triples = bond_angle_triples(bonds)
     if len(triples):
         ap, at = bond_angles_deg(pred, triples), bond_angles_deg(target, triples)
-        rows += [{"metric": "bond_angle_mae", "convention": "degrees", "value": float(np.mean(np.abs(ap - at))), "unit": "deg"},
+        rows += [{"metric": "bond_angle_mae", "convention": "degrees", "value": float(np.mean(np.abs(ap - at))),
+                  "unit": "deg"},
                  {"metric": "bond_angle_mae", "convention": "percent",
                   "value": float(np.mean(np.abs(ap - at) / at) * 100), "unit": "%"}]
     return rows

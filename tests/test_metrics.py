@@ -155,10 +155,12 @@ def test_every_metric_through_the_harness(chain_dataset, lj_dataset):
     from methods import make_method
 
     method = make_method("static")
-    cfg = {"structure": {"heavy_atoms_only": False}, "dihedrals": {"phi": [0, 1, 2, 3], "psi": [1, 2, 3, 4], "vamp_lag": 2}}
+    cfg = {"structure": {"heavy_atoms_only": False},
+           "dihedrals": {"phi": [0, 1, 2, 3], "psi": [1, 2, 3, 4], "vamp_lag": 2}}
     spec = WindowSpec(delta_frame=10, num_queries=4, n_train=5, n_val=5, n_test=5)
     win = build_window_split(chain_dataset, spec, "by_trajectory", {}, seed=0)
-    ext = build_split(chain_dataset, "extrapolate", {"observed": 20, "horizon": 40, "curve_bin": 10, "windows": [[0, 10], [30, 40]]},
+    ext = build_split(chain_dataset, "extrapolate",
+                      {"observed": 20, "horizon": 40, "curve_bin": 10, "windows": [[0, 10], [30, 40]]},
                       "by_trajectory", {}, 0)
     for split in (win, ext):
         test = open_parts(chain_dataset, split, {"kind": "molecular"}, ("test",))["test"]
@@ -169,7 +171,8 @@ def test_every_metric_through_the_harness(chain_dataset, lj_dataset):
         assert len(artifacts["phi_psi"]["predicted"]) > 0
     assert "vamp2" in names and {"mse_window", "mse_curve", "time_to_failure"} <= names
     # liquids: the RDF metric on a periodic box
-    ext = build_split(lj_dataset, "extrapolate", {"observed": 20, "horizon": 30, "curve_bin": 10}, "by_trajectory", {}, 0)
+    ext = build_split(lj_dataset, "extrapolate", {"observed": 20, "horizon": 30, "curve_bin": 10},
+                      "by_trajectory", {}, 0)
     test = open_parts(lj_dataset, ext, {"kind": "none"}, ("test",))["test"]
     rows, _, _, _ = evaluate_part(method, test, ext, {"rdf": {"r_max": 6.0, "frames": 5}}, 8)
     w1 = [r["value"] for r in rows if r["metric"] == "rdf_w1"]

@@ -127,7 +127,8 @@ def record_frames(context, integrator, n_frames: int, steps_per_frame: int, atom
         energies[frame, 0] = st.getPotentialEnergy().value_in_unit(kj)
         energies[frame, 1] = st.getKineticEnergy().value_in_unit(kj)
         if heat_bath:
-            energies[frame, 2] = energies[frame, 0] + energies[frame, 1] + integrator.computeHeatBathEnergy().value_in_unit(kj)
+            bath = integrator.computeHeatBathEnergy().value_in_unit(kj)
+            energies[frame, 2] = energies[frame, 0] + energies[frame, 1] + bath
         if progress is not None:
             progress.update(1)
         if checkpoint is not None and (frame + 1) % checkpoint.every == 0 and frame + 1 < n_frames:

@@ -13,9 +13,11 @@ import sys
 import numpy as np
 import torch
 
+from benchmark.graph import molecular_graph
 from benchmark.perf.cases import WAVELET_ATOMS, WINDOW_FRAMES, K, context_for, subset_atoms
 from benchmark.perf.measure import n_params, timed_predict
 from benchmark.perf.variants import build, is_fitted, observed_frames, suite_variants
+from methods import TorchMethod
 from methods.nn.model import GraphModel
 
 # Short set-up for the MD measurement (only the production steps are timed): overrides and frames measured
@@ -81,8 +83,6 @@ def system(suite, dataset: str, n_molecules: int | None = None) -> dict:
         label = f"{params['model'].upper()} water, {n_mol} molecules ({len(z)} atoms)"
     elif kind == "md17_xtb":
         from benchmark.data.md17_xtb import build_molecule
-        from benchmark.graph import molecular_graph
-
         z, x, masses, bonds = build_molecule(params)
         graph = molecular_graph_params(suite, dataset)
         edges = molecular_graph(x, np.asarray(bonds), graph.get("cutoff", 1.6), graph.get("two_hop", True))
@@ -123,8 +123,6 @@ def system_variants(suite, dataset: str) -> list[str]:
 
 def predict_cost(suite, variant: str, sys_: dict):
     """(result, method): the variant's time to predict one window of ``sys_``."""
-    from methods import TorchMethod
-
     ctx, query = system_context(suite, variant, sys_)
     method = build(suite, variant, ctx, "cpu", dataset=sys_["dataset"])
     out = {"variant": variant, "dataset": sys_["dataset"], "n_atoms": sys_["n_atoms"],

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import torch
 
+from benchmark.config import load_suite
 from benchmark.perf.cases import training_stub
+from methods import REGISTRY, Method, TorchMethod, make_method
 
 # the reference implementations of the fast EGNN layer: name -> (layer implementation, one pass per target time)
 REFERENCE_VARIANTS = {
@@ -17,8 +19,6 @@ REFERENCE_VARIANTS = {
 
 
 def load(suite_name: str):
-    from benchmark.config import load_suite
-
     return load_suite(suite_name)
 
 
@@ -56,15 +56,11 @@ def observed_frames(suite, variant: str, dataset: str | None = None) -> int:
 
 def is_fitted(name: str) -> bool:
     """Whether the method learns or fits anything (trainable, or fitted per sample like wavelet-ARIMA)."""
-    from methods import REGISTRY, Method
-
     return REGISTRY[name].fit is not Method.fit
 
 
 def build(suite, variant: str, context, device: str, dataset: str | None = None, batch: int = 1):
     """The variant with the suite's hyperparameters and an untrained model for ``context``'s system."""
-    from methods import TorchMethod, make_method
-
     name, params = suite_variants(suite)[variant]
     method = make_method(name, params)
     if "tune_malloc" in method.params:

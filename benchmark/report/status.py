@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.config import Suite
+from benchmark.data.registry import get_kind
 from benchmark.io import cpu_vendor
 from benchmark.report.formatting import STATUS_WORD
 
@@ -93,8 +94,6 @@ def builds_line(suite: Suite, runs: pd.DataFrame) -> str:
     dataset; runs on another build are kept with status ``other_build`` and left out of the means),
     with the processor vendor the simulated builds came from (they regenerate byte for byte only
     on that vendor's processors)."""
-    from benchmark.data.registry import get_kind
-
     other = runs[runs["status"] == "other_build"]
     if other.empty:
         line = ("- dataset builds: one per dataset; every run with a number used it (its sha256 is in the "
