@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in [("train", "fit one cell"), ("evaluate", "evaluate one trained cell"),
                        ("run", "one cell by hand: data, split, train, evaluate")]:
         _common(sub.add_parser(name, help=text), cell=True)
-    _common(sub.add_parser("aggregate", help="run JSONs -> metrics.csv (reports missing runs)"))
+    _common(sub.add_parser("aggregate", help="run JSONs -> runs.csv and metrics.csv (reports missing runs)"))
     _common(sub.add_parser("tables", help="metrics.csv -> markdown tables"))
     _common(sub.add_parser("leaderboard", help="metrics.csv -> the papers' tables, figures and LEADERBOARD.md"))
     _common(sub.add_parser("spectrum", help="GF-NODE Fig. 4: temporal spectrum of the graph Fourier modes "
@@ -199,7 +199,7 @@ def _dispatch(args) -> int:
         other = table[table["status"] == "other_build"].drop_duplicates(["task", "dataset", "variant", "seed"])
         if len(other):
             print(f"warning: {len(other)} run(s) on another build of their dataset than the board's, left out "
-                  "of the means (status 'other_build'; the note in metrics.csv names both builds):", file=sys.stderr)
+                  "of the means (status 'other_build'; the note in runs.csv names both builds):", file=sys.stderr)
             for r in other.head(20).itertuples():
                 print(f"  {r.task}/{r.dataset}/{r.variant}/seed{r.seed}", file=sys.stderr)
         return 0

@@ -48,7 +48,7 @@ def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
     lines = ["# mdhorizon leaderboard", "",
              f"Suite `{suite.name}` ({suite.description}); seeds {suite.seeds}.", "",
              "## Status", "", *status_lines(suite, table),
-             "", "Reproduce any cell with the command in the `command` column of `metrics.csv`, e.g. "
+             "", "Reproduce any cell with the command in the `command` column of `runs.csv`, e.g. "
              "`snakemake --cores 2 results/runs/<task>/<dataset>/<method>/seed0.json --forcerun train_cell`; "
              "the whole board with `snakemake --cores 8 all` (`make bench`).", "",
              "## Tables", ""]

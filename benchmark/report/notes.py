@@ -39,4 +39,4 @@ def cost_note(table: pd.DataFrame, tasks, datasets) -> list[str]:
     parts = [f"{hw} ({', '.join(sorted(ds))})" for hw, ds in sorted(machines.items())]
     return ["Train s is the mean over the runs behind the row, which come from several machines: "
             + "; ".join(parts) + ". Compare costs within one machine (`hardware` of each run in "
-            "`metrics.csv`).", ""]
+            "`runs.csv`).", ""]

@@ -47,7 +47,7 @@ def hardware_line(hardware: pd.Series) -> str:
         return "- hardware: –"
     parts = [f"{hw} ({n} run{'s' if n != 1 else ''})"
              for hw, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-    return f"- hardware: {'; '.join(parts)}; each run's machine is in the `hardware` column of `metrics.csv`"
+    return f"- hardware: {'; '.join(parts)}; each run's machine is in the `hardware` column of `runs.csv`"
 
 
 def git_sha_line(shas: pd.Series) -> str:
@@ -59,7 +59,7 @@ def git_sha_line(shas: pd.Series) -> str:
     dirty = int(shas.str.endswith("-dirty").sum())
     head = f"`{commits[0]}`" if len(commits) == 1 else f"{len(commits)} commits"
     return (f"- git sha: {head}; {dirty} of {len(shas)} runs from a tree with uncommitted code changes "
-            "(`-dirty`); each run's sha is in the `git_sha` column of `metrics.csv`")
+            "(`-dirty`); each run's sha is in the `git_sha` column of `runs.csv`")
 
 
 def commit_date(sha: str, repo: Path = REPO) -> str | None:
@@ -97,7 +97,7 @@ def builds_line(suite: Suite, runs: pd.DataFrame) -> str:
     other = runs[runs["status"] == "other_build"]
     if other.empty:
         line = ("- dataset builds: one per dataset; every run with a number used it (its sha256 is in the "
-                "`dataset_sha256` column of `metrics.csv`)")
+                "`dataset_sha256` column of `runs.csv`)")
     else:
         per = ", ".join(f"`{ds}` {n}" for ds, n in other["dataset"].value_counts().sort_index().items())
         line = (f"- dataset builds: {len(other)} run(s) used another build of their dataset than the board's ({per}) "
