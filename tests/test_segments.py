@@ -89,7 +89,13 @@ def test_segment_set_reads_the_segments_frames_without_peeking(framed):
 
 def test_without_segments_the_part_has_none(framed):
     split = build_split(framed, "extrapolate", BASE, "by_trajectory", PARTS, seed=0)
-    assert open_parts(framed, split, parts=("train",))["train"].segments() is None
+    train = open_parts(framed, split, parts=("train",))["train"]
+    assert train.segments() is None
+    # the methods see the part as before: one sample per trajectory, no recorded history
+    for name in ("lgode", "domino"):
+        m = make_method(name, make_method(name).test_params)
+        assert set(m.setup(train)) == {"n_atoms", "disp_scale", "vel_scale", "time_scale"}
+        assert sum(1 for _ in m.training_batches(train, 16, torch.Generator().manual_seed(0))) == 1
 
 
 @pytest.mark.parametrize("params,match", [
