@@ -25,7 +25,7 @@ import torch
 
 from benchmark.data.format import DataError, Dataset
 from benchmark.graph import molecular_graph
-from benchmark.specs import PARTS, SPECS, TaskError, WindowSpec
+from benchmark.specs import PARTS, SPECS, ExtrapolateSpec, TaskError, WindowSpec
 from benchmark.splits.common import draw_offsets, draw_starts
 
 
@@ -86,6 +86,7 @@ class SampleSet:
             raise TaskError(f"task key 'velocities' must be one of {', '.join(VELOCITIES)}, got {velocities!r}")
         self.dataset, self.spec, self.graph, self.atoms = dataset, spec, graph, atoms
         self.velocity_source = velocities
+        self.segment_part = part.get("segments")  # protocol B training segments (opt-in), see segments()
         self.traj_idx = np.asarray(part["traj"], dtype=np.int64)
         self.t0 = np.asarray(part["t0"], dtype=np.int64)
         self.offsets = np.asarray(part["offsets"], dtype=np.int64).reshape(len(self.t0), -1)
@@ -190,6 +191,104 @@ class SampleSet:
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
         for start in range(0, len(self), batch_size):
             idx = order[start:start + batch_size]
+            yield self.context(idx), self.query_times(idx), self.targets(idx)
+
+    def segments(self) -> "SegmentSet | None":
+        """The protocol B training segments the split stores for this part (task key
+        ``train_segments``), or None when it stores none (then the part's samples are the data)."""
+        if self.segment_part is None:
+            return None
+        return SegmentSet(self, self.segment_part)
+
+
+class SegmentSet:
+    """Protocol B training segments: (trajectory, t0) pairs, each observing L frames and predicting
+    the next H, gathered per batch from the training trajectories held once in memory (hundreds
+    of 8000-frame segments would not fit as tensors).
+
+    Offers what the sequence-trained methods read from a :class:`SampleSet` (``context``,
+    ``query_times``, ``targets``, ``batches``, the atoms and box); ``query_times`` and
+    ``targets`` take an optional ``cols`` (0-based offset slots, [K] or [B, K]) so that a
+    method subsampling the horizon gathers only those frames.  ``spec`` is an
+    :class:`ExtrapolateSpec` of the segment (``observed`` = L, ``horizon`` = H).
+    Velocities follow the part's rule (stored, else the backward/central difference that
+    never peeks past t0).
+    """
+
+    def __init__(self, base: SampleSet, segments: dict):
+        self.traj_idx = np.asarray(segments["traj"], dtype=np.int64)
+        self.t0 = np.asarray(segments["t0"], dtype=np.int64)
+        L, H = int(segments["observed"]), int(segments["horizon"])
+        self.spec = ExtrapolateSpec(observed=L, horizon=H, n_full_domain=1, windows=[])
+        self.horizon = H
+        self.dt_fs, self.atom_index, self.velocity_source = base.dt_fs, base.atom_index, base.velocity_source
+        self.atomic_numbers, self.masses, self.bonds = base.atomic_numbers, base.masses, base.bonds
+        self.box, self.edges = base.box, base.edges
+        self.observed_times = torch.arange(-L + 1, 1, dtype=torch.float32) * self.dt_fs
+        self._positions, self._velocities = {}, {}
+        for i in sorted(set(self.traj_idx.tolist())):
+            traj = base.dataset.trajectory(i)
+            last = int(self.t0[self.traj_idx == i].max()) + H
+            if self.t0[self.traj_idx == i].min() - L + 1 < 0 or last >= traj.n_frames:
+                raise TaskError(f"a training segment of trajectory {traj.name} leaves its {traj.n_frames} frames; "
+                                f"the split file is stale - rebuild it")
+            self._positions[i] = np.asarray(traj.positions[:last + 1])[:, self.atom_index].astype(np.float32)
+            if traj.velocities is not None and self.velocity_source == "stored":
+                self._velocities[i] = np.asarray(traj.velocities[:last + 1])[:, self.atom_index].astype(np.float32)
+
+    def __len__(self) -> int:
+        return len(self.t0)
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.atom_index)
+
+    @property
+    def periodic(self) -> bool:
+        return self.box is not None
+
+    def context(self, idx) -> Context:
+        idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+        L = self.spec.observed
+        obs_x = np.empty((len(idx), L, self.n_atoms, 3), np.float32)
+        obs_v = np.empty_like(obs_x)
+        for row, s in enumerate(idx):
+            i, t0 = int(self.traj_idx[s]), int(self.t0[s])
+            pos, lo = self._positions[i], t0 - L + 1
+            obs_x[row] = pos[lo:t0 + 1]
+            if i in self._velocities:
+                obs_v[row] = self._velocities[i][lo:t0 + 1]
+            else:  # as SampleSet under protocol B: backward difference at t0, central inside
+                obs_v[row] = np.gradient(pos[max(lo - 1, 0):t0 + 1], axis=0)[-L:] / self.dt_fs
+        return Context(torch.from_numpy(obs_x), torch.from_numpy(obs_v), self.observed_times,
+                       self.atomic_numbers, self.masses, self.edges, self.box, self.dt_fs)
+
+    def _cols(self, n: int, cols) -> np.ndarray:
+        """[n, K] 0-based offset slots: all H, or ``cols`` ([K] for every sample, or [n, K])."""
+        if cols is None:
+            return np.tile(np.arange(self.horizon), (n, 1))
+        cols = np.asarray(cols, dtype=np.int64)
+        return np.tile(cols, (n, 1)) if cols.ndim == 1 else cols
+
+    def query_times(self, idx, cols=None) -> torch.Tensor:
+        """[B, K] query times in fs after t0 (all H frames, or the slots ``cols``)."""
+        idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+        return torch.from_numpy((self._cols(len(idx), cols) + 1).astype(np.float32)) * self.dt_fs
+
+    def targets(self, idx, cols=None) -> torch.Tensor:
+        """[B, K, N, 3] true positions at the slots ``cols`` (default: all H frames after t0)."""
+        idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+        cols = self._cols(len(idx), cols)
+        out = np.empty((len(idx), cols.shape[1], self.n_atoms, 3), np.float32)
+        for row, s in enumerate(idx):
+            out[row] = self._positions[int(self.traj_idx[s])][int(self.t0[s]) + 1 + cols[row]]
+        return torch.from_numpy(out)
+
+    def batches(self, batch_size: int, shuffle: bool = False,
+                generator: torch.Generator | None = None) -> Iterator[tuple[Context, torch.Tensor, torch.Tensor]]:
+        order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))
+        for start in range(0, len(self), batch_size):
+            idx = order[start:start + batch_size].numpy()
             yield self.context(idx), self.query_times(idx), self.targets(idx)
 
 

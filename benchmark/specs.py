@@ -11,7 +11,11 @@ seeded RNG, stored in the split file so they are fixed per sample).
 
 Protocol B ("extrapolate", DoMiNO): one sample per trajectory; the method
 observes the first ``observed`` frames (2000) with velocities and predicts every
-following frame up to ``horizon`` (8000): contiguous offsets 1..horizon.
+following frame up to ``horizon`` (8000): contiguous offsets 1..horizon.  Opt-in
+(``train_segments`` > 0): the training part also stores that many training
+*segments*, each observing ``segment_observed`` frames and predicting the next
+``segment_horizon``, at seeded random start frames inside the training
+trajectories' frames (the sequence-trained methods train on them).
 
 Split files are built by :mod:`benchmark.splits`; samples are read by
 :mod:`benchmark.samples`.  Units: A, A/fs, fs.
@@ -89,6 +93,13 @@ class ExtrapolateSpec:
     windows: list | None = None  # default: DoMiNO's windows that fit in the horizon
     failure_threshold: float = 10.0
     curve_bin: int = 100
+    # opt-in training segments (0: the training part is one sample per trajectory, as the split
+    # files built before them); left out of the split file's spec while 0 (see ``as_dict``)
+    train_segments: int = 0
+    segment_observed: int | None = None  # default: observed
+    segment_horizon: int | None = None  # default: horizon
+
+    SEGMENT_KEYS = ("train_segments", "segment_observed", "segment_horizon")
 
     @classmethod
     def from_params(cls, params: dict) -> "ExtrapolateSpec":
@@ -113,6 +124,38 @@ class ExtrapolateSpec:
         for w in self.windows:
             if not (len(w) == 2 and 0 <= w[0] < w[1] <= self.horizon):
                 raise TaskError(f"windows: {w} must be [a, b] with 0 <= a < b <= horizon={self.horizon}")
+        if not (isinstance(self.train_segments, int) and self.train_segments >= 0):
+            raise TaskError(f"train_segments must be an integer >= 0 (0: one training sample per trajectory), "
+                            f"got {self.train_segments!r}")
+        for key in ("segment_observed", "segment_horizon"):
+            value = getattr(self, key)
+            if value is not None and not (isinstance(value, int) and value >= 1):
+                raise TaskError(f"{key} must be a positive integer (or left out), got {value!r}")
+            if value is not None and not self.train_segments:
+                raise TaskError(f"{key} needs train_segments > 0 (it sizes the training segments)")
+        if self.train_segments and self.seg_observed + self.seg_horizon > self.observed + self.horizon:
+            raise TaskError(f"segment_observed + segment_horizon = {self.seg_observed + self.seg_horizon} frames "
+                            f"exceed observed + horizon = {self.observed + self.horizon}, the frames a training "
+                            f"trajectory gives; lower segment_observed or segment_horizon")
+
+    @property
+    def seg_observed(self) -> int:
+        """Frames observed by a training segment."""
+        return self.segment_observed or self.observed
+
+    @property
+    def seg_horizon(self) -> int:
+        """Frames predicted by a training segment."""
+        return self.segment_horizon or self.horizon
+
+    def as_dict(self) -> dict:
+        """The spec for the split file: the segment keys only when segments are on, so that split
+        files of tasks without them stay byte-identical to those built before the keys existed."""
+        out = dict(self.__dict__)
+        if not self.train_segments:
+            for key in self.SEGMENT_KEYS:
+                out.pop(key)
+        return out
 
     @property
     def delta_frame(self) -> int:  # the longest offset, as for windows

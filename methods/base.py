@@ -39,7 +39,7 @@ Base classes (a method file subclasses one of them):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -48,7 +48,7 @@ import torch
 from benchmark.devices import tune_malloc
 from benchmark.evaluation import predict_errors
 from benchmark.metrics import position_sq_error
-from benchmark.samples import Context, SampleSet
+from benchmark.samples import Context, SampleSet, SegmentSet
 from benchmark.specs import WindowSpec
 from benchmark.training import seed_everything, train_model
 
@@ -317,7 +317,13 @@ class PyGMethod(GraphMethod):
 
 
 class LatentSequenceMethod(TorchMethod):
-    """Shared plumbing of LG-ODE and DoMiNO: scales, optimiser, query subsampling, validation subset."""
+    """Shared plumbing of LG-ODE and DoMiNO: scales, optimiser, query subsampling, validation subset.
+
+    Under protocol B with training segments (task key ``train_segments``) ``fit`` trains on the
+    split's segments (:class:`~benchmark.samples.SegmentSet`) instead of one sample per training
+    trajectory; ``setup`` then records the segments' history length (``history``) and
+    ``predict`` encodes only the last ``history`` observed frames, as in training.
+    """
 
     observed_frames = 1  # the minimum: they encode whatever history the task gives (up to encode_frames)
     protocols = ("window", "extrapolate")
@@ -328,17 +334,40 @@ class LatentSequenceMethod(TorchMethod):
         "train_queries": 64, "val_samples": 64, "val_queries": 256, "predict_chunk": 512,
     }
 
+    def fit(self, train, val, budget, seed, device, checkpoint_dir=None) -> dict:
+        segments = train.segments() if hasattr(train, "segments") else None
+        facts = super().fit(train if segments is None else segments, val, budget, seed, device, checkpoint_dir)
+        if segments is not None:
+            facts["train_segments"] = len(segments)
+        return facts
+
     def setup(self, train) -> dict:
         n = min(len(train), 64)
         idx = np.linspace(0, len(train) - 1, n).round().astype(np.int64)
         ctx = train.context(idx)
-        target = train.targets(idx)
+        if isinstance(train, SegmentSet):  # up to 512 evenly spaced frames of each segment's horizon
+            k = train.horizon
+            target = train.targets(idx, np.linspace(0, k - 1, min(k, 512)).round().astype(np.int64))
+        else:
+            target = train.targets(idx)
         disp = target - ctx.positions[:, None]
         disp_scale = float(torch.sqrt((disp.double() ** 2).mean()).clamp(min=1e-3))
         vel_scale = float(torch.sqrt((ctx.observed_velocities.double() ** 2).mean()).clamp(min=1e-8))
         time_scale = float(train.query_times(np.arange(len(train))).max())
-        return {"n_atoms": train.n_atoms, "disp_scale": disp_scale, "vel_scale": vel_scale,
-                "time_scale": time_scale}
+        facts = {"n_atoms": train.n_atoms, "disp_scale": disp_scale, "vel_scale": vel_scale,
+                 "time_scale": time_scale}
+        if isinstance(train, SegmentSet):
+            facts["history"] = int(train.spec.observed)
+        return facts
+
+    def predict(self, context, query_times):
+        """As trained: a model trained on segments encodes only their ``history`` last frames."""
+        history = (self.setup_args or {}).get("history")
+        if history and context.observed_positions.shape[1] > history:
+            context = replace(context, observed_positions=context.observed_positions[:, -history:],
+                              observed_velocities=context.observed_velocities[:, -history:],
+                              observed_times=context.observed_times[-history:])
+        return super().predict(context, query_times)
 
     def perf_setup(self, n_atoms: int, horizon_fs: float) -> dict:
         """Setup facts of a synthetic system (``python -m benchmark.perf``)."""
@@ -350,8 +379,19 @@ class LatentSequenceMethod(TorchMethod):
         return opt, torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(int(epochs), 1))
 
     def training_batches(self, train, batch_size, generator):
-        """The task's training samples; long query lists (protocol B: 8000) are subsampled per batch."""
+        """The task's training samples; long query lists (protocol B: 8000) are subsampled per batch
+        (``train_queries`` random frames, the same for the batch; segments gather only those)."""
         k_max = self.params["train_queries"]
+        if isinstance(train, SegmentSet):
+            order = torch.randperm(len(train), generator=generator)
+            k = train.horizon
+            for start in range(0, len(train), batch_size):
+                idx = order[start:start + batch_size].numpy()
+                cols = np.arange(k)
+                if k_max and k > k_max:
+                    cols = torch.sort(torch.randperm(k, generator=generator)[:k_max]).values.numpy()
+                yield train.context(idx), train.query_times(idx, cols), train.targets(idx, cols)
+            return
         for ctx, qt, target in train.batches(batch_size, shuffle=True, generator=generator):
             if k_max and qt.shape[1] > k_max:
                 cols = torch.sort(torch.randperm(qt.shape[1], generator=generator)[:k_max]).values

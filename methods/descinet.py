@@ -44,7 +44,11 @@ from the H-frame forecast.  Offsets beyond H are reached by feeding the forecast
 back as history (autoregressive chunks of H frames).  With ``train_windows`` >
 0 (and a task whose SampleSet offers ``windows``), training uses that many
 windows of lookback + H frames re-drawn inside the training part, for when H
-is shorter than the task's horizon.
+is shorter than the task's horizon.  Under protocol B with training segments
+(task key ``train_segments``) it trains on the split's segments instead: minibatches
+of segments observing ``segment_observed`` frames and predicting the next
+``segment_horizon`` (the defaults of ``lookback`` and ``horizon`` are then the
+segment's).
 
 Normalisation (deviation, cf. SCINet's optional RevIN): inputs are
 displacements from the last observed frame divided by one scale s (the RMS of
@@ -80,6 +84,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from benchmark.samples import SegmentSet
 from methods.base import TorchMethod
 
 INTERNAL_SEED = 4321  # SCINet's fixed seed; the run seed is ignored (see module docstring)
@@ -215,7 +220,11 @@ class DESCINet(TorchMethod):
         lookback = p["lookback"] or int(train.spec.observed)
         horizon = p["horizon"] or int(train.spec.delta_frame)
         levels = max(1, min(p["levels"], int(math.floor(math.log2(max(lookback, 2))))))
-        x = train.observed_positions[:, -lookback:].double()
+        if isinstance(train, SegmentSet):  # the observed frames of up to 64 evenly spaced segments
+            idx = np.linspace(0, len(train) - 1, min(len(train), 64)).round().astype(np.int64)
+            x = train.context(idx).observed_positions[:, -lookback:].double()
+        else:
+            x = train.observed_positions[:, -lookback:].double()
         disp = x - x[:, -1:]
         scale = float(torch.sqrt(torch.mean(disp ** 2))) if x.shape[1] > 1 else 0.0
         if not np.isfinite(scale) or scale <= 1e-8:
@@ -239,7 +248,10 @@ class DESCINet(TorchMethod):
         """Train with the fixed internal seed (the run seed is ignored: results are identical over seeds)."""
         if self.params["loss"] not in ("l1", "mse"):
             raise ValueError(f"descinet: loss must be 'l1' or 'mse', got {self.params['loss']!r}")
-        if self.params["train_windows"]:
+        segments = train.segments() if hasattr(train, "segments") else None
+        if segments is not None:
+            train = segments
+        elif self.params["train_windows"]:
             lookback = self.params["lookback"] or int(train.spec.observed)
             horizon = self.params["horizon"] or int(train.spec.delta_frame)
             train = train.windows(delta_frame=horizon, num_queries=horizon, n=self.params["train_windows"],

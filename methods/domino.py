@@ -37,9 +37,17 @@ Deviations, with reasons:
 * the latent is deterministic (no KL term): the level-weighted MSE is the
   objective the reference describes; the per-level encoders feed every
   projector (the workshop code uses them only for the first segment);
-* the observed sequence is subsampled to ``encode_frames`` frames; training
-  draws ``train_queries`` random future frames per batch (DoMiNO's random
-  segments), validation uses a fixed subset of samples and frames;
+* the observed sequence is subsampled to ``encode_frames`` frames; validation
+  uses a fixed subset of samples and frames.  Training queries: with
+  ``level_segments`` = 0 (default) ``train_queries`` random future frames per
+  batch, every level's loss on all of them; with ``level_segments`` = S > 0 the
+  authors' scheme (workshop code, ``HierarchicalDataLoader``): level 0 is decoded
+  every ``S_0`` frames over the whole horizon, level i >= 1 inside S random
+  level-(i-1) segments (intervals between consecutive level-(i-1) decoding
+  frames), every ``S_i`` frames; level i's loss is taken on its own frames,
+  drawn per sample (S = 5 as the authors: 20 + 100 + 100 frames at 400 / 20 / 1).
+  The authors count a segment's frames from its start (decoding the start
+  frame); here from start + S_i to the end, the first frame after t0 being 1;
 * no adjoint (adjoint costs ~8x time); instead each ODE evaluation is
   activation-checkpointed during training (the per-edge tensors of ~80
   evaluations per level do not fit in memory otherwise);
@@ -53,10 +61,12 @@ Deviations, with reasons:
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from benchmark.samples import SegmentSet
 from methods.base import LatentSequenceMethod
 from methods.nn.graph import EdgeGraph, radius_graph
 from methods.nn.ode import integrate_grid
@@ -269,7 +279,8 @@ class DoMiNO(LatentSequenceMethod):
     defaults = {**LatentSequenceMethod.common_defaults,
                 "levels": 3, "strides": [400, 20, 1], "reference_horizon": 8000,
                 "level_weights": list(LEVEL_WEIGHTS), "hidden": 128, "latent": 16, "augment": 64,
-                "encoder_layers": 2, "ode_hidden": 128, "ode_layers": 2, "train_queries": 8, "segment_steps": None}
+                "encoder_layers": 2, "ode_hidden": 128, "ode_layers": 2, "train_queries": 8, "segment_steps": None,
+                "level_segments": 0}
     test_params = {"hidden": 8, "latent": 4, "augment": 4, "encoder_layers": 1, "ode_hidden": 8,
                    "ode_layers": 1, "encode_frames": 3, "batch_size": 4, "cutoff": 4.0, "train_queries": 4,
                    "strides": [4, 2, 1], "reference_horizon": 8}
@@ -284,20 +295,70 @@ class DoMiNO(LatentSequenceMethod):
         if any(a < b for a, b in zip(p["strides"], p["strides"][1:])):
             raise KeyError(f"domino: strides must not increase, got {p['strides']}")
 
-    def build(self, n_atoms, disp_scale, vel_scale, time_scale):
-        p = self.params
+    def build(self, n_atoms, disp_scale, vel_scale, time_scale, history=None):
+        p = self.params  # history: the trained segments' observed frames (used by predict, not the model)
         return DoMiNOModel(n_atoms, disp_scale, vel_scale, time_scale, levels=p["levels"], strides=p["strides"],
                            reference_horizon=p["reference_horizon"], hidden=p["hidden"], latent=p["latent"],
                            augment=p["augment"], encoder_layers=p["encoder_layers"], ode_hidden=p["ode_hidden"],
                            ode_layers=p["ode_layers"], cutoff=p["cutoff"], encode_frames=p["encode_frames"],
                            solver=p["solver"], predict_chunk=p["predict_chunk"], segment_steps=p["segment_steps"])
 
+    def level_strides(self, horizon: int) -> list[int]:
+        """Frames between decoded frames per level for a sample of ``horizon`` frames (>= 1)."""
+        p = self.params
+        return [max(1, round(s * horizon / p["reference_horizon"])) for s in p["strides"][:p["levels"]]]
+
+    def level_columns(self, horizon: int, generator: torch.Generator) -> list[np.ndarray]:
+        """Per level, the 0-based future-frame slots decoded for one sample (``level_segments`` > 0):
+        level 0 every S_0 frames of the horizon; level i inside ``level_segments`` random intervals
+        between consecutive level-(i-1) frames, every S_i frames."""
+        strides = self.level_strides(horizon)
+        ends = np.arange(strides[0], horizon + 1, strides[0])  # 1-based offsets of level 0
+        out = [ends - 1]
+        for level in range(1, len(strides)):
+            span, step = strides[level - 1], strides[level]
+            pick = torch.randperm(len(ends), generator=generator)[:self.params["level_segments"]].numpy()
+            starts = np.sort(ends[pick]) - span
+            ends = (starts[:, None] + np.arange(step, span + 1, step)[None]).reshape(-1)
+            out.append(ends - 1)
+        return out
+
+    def training_batches(self, train, batch_size, generator):
+        """``level_segments`` = 0: the shared random ``train_queries``; else every sample's
+        per-level frames (:meth:`level_columns`), yielded with each level's slice of the K slots."""
+        if not self.params["level_segments"]:
+            yield from super().training_batches(train, batch_size, generator)
+            return
+        segments = isinstance(train, SegmentSet)
+        horizon = train.horizon if segments else int(train.offsets.shape[1])
+        if not segments and not (train.offsets == np.arange(1, horizon + 1)).all():
+            raise ValueError("domino: level_segments needs contiguous query offsets 1..horizon (protocol "
+                             "extrapolate); set level_segments: 0 for window tasks")
+        order = torch.randperm(len(train), generator=generator)
+        for start in range(0, len(train), batch_size):
+            idx = order[start:start + batch_size].numpy()
+            per_sample = [self.level_columns(horizon, generator) for _ in idx]
+            cols = np.stack([np.concatenate(levels) for levels in per_sample])  # [B, K]
+            sizes = np.cumsum([0] + [len(c) for c in per_sample[0]])
+            slices = [(int(a), int(b)) for a, b in zip(sizes[:-1], sizes[1:])]
+            if segments:
+                qt, target = train.query_times(idx, cols), train.targets(idx, cols)
+            else:
+                rows = torch.as_tensor(idx)[:, None]
+                qt = train.query_times(idx)[rows, torch.as_tensor(cols)]
+                target = train.targets(idx)[rows, torch.as_tensor(cols)]
+            yield train.context(idx), qt, target, slices
+
     def training_loss(self, batch, device):
-        ctx, qt, target = batch
+        ctx, qt, target = batch[:3]
         ctx, qt, target = ctx.to(device), qt.to(device), target.to(device)
         preds = self.model.level_predictions(ctx, qt)
         w = torch.tensor(self.params["level_weights"][:self.params["levels"]], dtype=preds.dtype)
         w = w / w.sum()
         scale2 = self.model.disp_scale ** 2  # MSE on the normalised scale (as the authors' normalised loss)
-        per_level = torch.stack([((p - target) ** 2).mean() for p in preds]) / scale2
+        if len(batch) == 4:  # level i's loss on its own frames (level_segments)
+            per_level = torch.stack([((p[:, a:b] - target[:, a:b]) ** 2).mean()
+                                     for p, (a, b) in zip(preds, batch[3])]) / scale2
+        else:
+            per_level = torch.stack([((p - target) ** 2).mean() for p in preds]) / scale2
         return (w.to(per_level.device) * per_level).sum(), ctx.batch_size

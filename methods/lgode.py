@@ -40,7 +40,10 @@ Deviations from the authors' code, with reasons:
   the latent is read at query times by linear interpolation between rk4 grid
   points (torchdiffeq's fixed-grid solvers do the same);
 * protocol A with one observed frame runs with that single frame (the
-  temporal attention then has one element).
+  temporal attention then has one element);
+* protocol B with training segments (task key ``train_segments``): trains on
+  minibatches of the segments, ``train_queries`` random future frames each
+  (see :class:`methods.base.LatentSequenceMethod`).
 """
 
 from __future__ import annotations
@@ -213,8 +216,8 @@ class LGODE(LatentSequenceMethod):
     test_params = {"hidden": 8, "latent": 4, "augment": 4, "encoder_layers": 1, "ode_hidden": 8,
                    "ode_steps": 4, "n_samples": 2, "encode_frames": 3, "batch_size": 4, "cutoff": 4.0}
 
-    def build(self, n_atoms, disp_scale, vel_scale, time_scale):
-        p = self.params
+    def build(self, n_atoms, disp_scale, vel_scale, time_scale, history=None):
+        p = self.params  # history: the trained segments' observed frames (used by predict, not the model)
         return LGODEModel(n_atoms, disp_scale, vel_scale, time_scale, hidden=p["hidden"], latent=p["latent"],
                           augment=p["augment"], encoder_layers=p["encoder_layers"], ode_hidden=p["ode_hidden"],
                           cutoff=p["cutoff"], encode_frames=p["encode_frames"], ode_steps=p["ode_steps"],

@@ -1,4 +1,11 @@
-"""Extrapolation splits (protocol B): whole trajectories per part, one sample each."""
+"""Extrapolation splits (protocol B): whole trajectories per part, one sample each.
+
+With ``train_segments`` > 0 the training part also stores that many training segments
+(``parts.train.segments``: trajectory, t0, observed, horizon), each observing
+``segment_observed`` frames and predicting the next ``segment_horizon``, at distinct start
+frames drawn from the split seed over the training trajectories' first observed + horizon
+frames (the frames the task uses): a segment never touches a validation or test trajectory.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ import numpy as np
 
 from benchmark.data.format import Dataset
 from benchmark.specs import PARTS, ExtrapolateSpec, TaskError
-from benchmark.splits.common import frames_per_trajectory, require_time_series, trajectory_parts
+from benchmark.splits.common import draw_starts, frames_per_trajectory, require_time_series, trajectory_parts
 
 
 def build_extrapolate_split(dataset: Dataset, spec: ExtrapolateSpec, strategy: str, params: dict,
@@ -45,9 +52,22 @@ def build_extrapolate_split(dataset: Dataset, spec: ExtrapolateSpec, strategy: s
     rng = np.random.default_rng(seed)
     full_domain = np.sort(rng.choice(spec.horizon, size=min(spec.n_full_domain, spec.horizon),
                                      replace=False) + 1)
+    parts = {p: {"traj": assign[p], "t0": [spec.observed - 1] * len(assign[p]),
+                 "offsets": [offsets] * len(assign[p])} for p in PARTS}
+    if spec.train_segments:
+        # drawn after the full-domain frames, from the same generator: those stay as without segments
+        parts["train"]["segments"] = draw_segments(spec, assign["train"], need, rng)
     return {"protocol": "extrapolate", "dataset": dataset.name, "dataset_checksum": dataset.checksum,
-            "strategy": strategy, "strategy_params": params, "seed": seed, "spec": spec.__dict__,
+            "strategy": strategy, "strategy_params": params, "seed": seed, "spec": spec.as_dict(),
             "normalisation": {"min": lo, "max": hi, "source": source},
-            "full_domain_offsets": full_domain.tolist(),
-            "parts": {p: {"traj": assign[p], "t0": [spec.observed - 1] * len(assign[p]),
-                          "offsets": [offsets] * len(assign[p])} for p in PARTS}}
+            "full_domain_offsets": full_domain.tolist(), "parts": parts}
+
+
+def draw_segments(spec: ExtrapolateSpec, train_trajectories: list[int], frames: int,
+                  rng: np.random.Generator) -> dict:
+    """``spec.train_segments`` distinct (trajectory, t0) training segments, sorted, inside frames
+    0..frames-1 of the training trajectories: frames t0-L+1..t0 observed, t0+1..t0+H predicted."""
+    L, H = spec.seg_observed, spec.seg_horizon
+    ranges = [(i, L - 1, frames - 1 - H) for i in train_trajectories]
+    traj, t0 = draw_starts(ranges, spec.train_segments, rng, "train_segments")
+    return {"traj": traj.tolist(), "t0": t0.tolist(), "observed": L, "horizon": H}
