@@ -193,3 +193,22 @@ def read_window_errors(run: dict) -> dict | None:
             "mse": decode_rows(art["mse"]),
             "offsets": None if art.get("offsets") is None else np.array(art["offsets"].split(), dtype=np.int64),
             "metric": art["metric"], "convention": art["convention"]}
+
+
+def skill_from_runs(runs: list[dict], baseline_runs: list[dict], **kw) -> dict | None:
+    """:func:`skill_by_offset` of a cell from its run files: ``runs`` (one per seed) against
+    ``baseline_runs`` (the baseline's run files of the same cell, averaged over seeds), paired on the
+    same test windows; ``kw`` as :func:`bootstrap_skill` (``block_frames`` for a single test
+    trajectory).  None when a run file has no per-window errors (old runs, failed runs)."""
+    mine = [read_window_errors(r) for r in runs]
+    base = [read_window_errors(r) for r in baseline_runs]
+    if not mine or not base or any(w is None for w in mine + base):
+        return None
+    ref = base[0]
+    for w in mine + base:
+        if not (np.array_equal(w["traj"], ref["traj"]) and np.array_equal(w["t0"], ref["t0"])
+                and w["mse"].shape == ref["mse"].shape):
+            raise ValueError("method and baseline runs were evaluated on different test windows; "
+                             "rebuild the split and rerun both")
+    baseline = np.mean([w["mse"] for w in base], axis=0)
+    return skill_by_offset(np.stack([w["mse"] for w in mine]), baseline, ref["traj"], ref["t0"], **kw)

@@ -15,6 +15,7 @@ from benchmark.stats import (
     significant_win,
     skill,
     skill_by_offset,
+    skill_from_runs,
 )
 
 N_ATOMS, K = 5, 4
@@ -152,6 +153,22 @@ def test_window_errors_round_trip():
     assert got["traj"].tolist() == [0, 1] and got["offsets"].tolist() == [10, 20, 30]
     assert got["mse"].shape == (2, 3)
     assert read_window_errors({"rows": []}) is None
+
+
+def _run(mse, traj=(0, 0, 1, 1), t0=(0, 50, 0, 50)):
+    return {"artifacts": {"window_errors": {"metric": "mse", "convention": "mean_over_offsets", "offsets": "5 10",
+                                            "traj": " ".join(map(str, traj)), "t0": " ".join(map(str, t0)),
+                                            "mse": encode_rows(np.asarray(mse))}}}
+
+
+def test_skill_from_run_files():
+    base = np.array([[1.0, 2.0], [2.0, 4.0], [1.0, 3.0], [2.0, 2.0]])
+    out = skill_from_runs([_run(0.5 * base), _run(0.5 * base)], [_run(base)], n_boot=50)
+    assert out["mean_over_offsets"].value == pytest.approx(0.5) and out["mean_over_offsets"].n_seeds == 2
+    assert out[2].beats
+    assert skill_from_runs([{"rows": []}], [_run(base)]) is None  # an old run file: no interval
+    with pytest.raises(ValueError, match="different test windows"):
+        skill_from_runs([_run(base, t0=(0, 60, 0, 50))], [_run(base)])
 
 
 @pytest.mark.parametrize("dataset", ["chain", "lj"])
