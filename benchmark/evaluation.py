@@ -7,16 +7,25 @@ import time
 import numpy as np
 
 from benchmark.metrics import (
+    BOND_TOLERANCE,
+    MIN_DISTANCE,
+    aligned_rows,
+    aligned_sq_error,
+    decorrelated_pairs_mse,
     dihedral_features,
     dihedrals,
     extrapolate_rows,
+    periodic_ceiling,
     position_sq_error,
     ramachandran_kl,
     rdf_wasserstein,
     structure_rows,
+    valid_frames,
+    validity_row,
     vamp2,
     window_rows,
 )
+from benchmark.stats import encode_rows
 
 
 def predict_errors(method, sample_set, batch_size: int, device: str = "cpu",
@@ -42,7 +51,6 @@ def predict_errors(method, sample_set, batch_size: int, device: str = "cpu",
     return err
 
 
-
 def _fill(rows: list[dict], horizon: int) -> list[dict]:
     return [{"horizon": horizon, "offset": None, **r} for r in rows]
 
@@ -58,6 +66,58 @@ def stored_to_task_atoms(indices, atom_index: np.ndarray, what: str) -> list[int
     return [position[int(i)] for i in indices]
 
 
+def window_errors_artifact(err: np.ndarray, sample_set, split: dict) -> dict:
+    """The per-window squared errors behind the primary metric, compact, for the paired bootstrap
+    (:mod:`benchmark.stats`): trajectory id and t0 per window, and one string of errors per window
+    (3 significant digits).  Window protocol: every offset slot (``mse``/``mean_over_offsets``);
+    extrapolate: the full-domain frames (``mse``/``full_domain``), one row per test trajectory."""
+    if split["protocol"] == "window":
+        offsets = sample_set.offsets
+        regular = bool((offsets == offsets[:1]).all())
+        cols, convention = slice(None), "mean_over_offsets"
+        shown = " ".join(str(int(o)) for o in offsets[0]) if regular else None
+    else:
+        cols = np.asarray(split["full_domain_offsets"], dtype=np.int64) - 1
+        convention, shown = "full_domain", " ".join(str(int(c) + 1) for c in cols)
+    return {"metric": "mse", "convention": convention,
+            "traj": " ".join(str(int(i)) for i in sample_set.traj_idx),
+            "t0": " ".join(str(int(t)) for t in sample_set.t0),
+            "offsets": shown, "mse": encode_rows(err[:, cols])}
+
+
+def physical_rows(pred: np.ndarray, target: np.ndarray, sample_set, split: dict, metrics_cfg: dict) -> list[dict]:
+    """Rows of a molecular (non-periodic) task: ``mse_aligned`` over heavy atoms (each predicted frame
+    superposed on its true frame) and ``valid`` (bonds intact within ``bond_tolerance`` A, no atoms
+    closer than ``min_distance`` A; task key ``metrics: {validity: ...}``)."""
+    spec = sample_set.spec
+    z = sample_set.atomic_numbers.numpy()
+    heavy = np.flatnonzero(z > 1) if (z > 1).sum() >= 3 else None  # fewer than 3 heavy atoms: align all
+    err = aligned_sq_error(pred, target, heavy)
+    rows = aligned_rows(err, split["protocol"], spec.delta_frame, split.get("full_domain_offsets"))
+    cfg = metrics_cfg.get("validity") or {}
+    tol, dmin = cfg.get("bond_tolerance", BOND_TOLERANCE), cfg.get("min_distance", MIN_DISTANCE)
+    bonds = sample_set.bonds if sample_set.bonds is not None else np.zeros((0, 2), np.int64)
+    rows.append(validity_row(valid_frames(pred, target, bonds, tol, dmin), spec.delta_frame, tol, dmin))
+    return rows
+
+
+def ceiling_row(sample_set, n_pairs: int = 2000) -> dict | None:
+    """The cell's decorrelated ceiling (A^2), the MSE of positions that no longer correlate with t0:
+    periodic boxes box^2/12 per coordinate (``ceiling``/``box2_over_12``); molecules the MSE between
+    frames of this part's trajectories at least half a trajectory apart (``ceiling``/``far_pairs``);
+    None when the trajectories are too short."""
+    spec = sample_set.spec
+    row = {"metric": "ceiling", "horizon": spec.delta_frame, "offset": None, "unit": "A^2"}
+    if sample_set.box is not None:
+        return {**row, "convention": "box2_over_12", "value": periodic_ceiling(sample_set.box.numpy())}
+    trajs = [sample_set.dataset.trajectory(int(i)) for i in np.unique(sample_set.traj_idx)]
+    separation = min(t.n_frames for t in trajs) // 2
+    if separation < 1:
+        return None
+    value = decorrelated_pairs_mse([t.positions for t in trajs], separation, n_pairs, atoms=sample_set.atom_index)
+    return {**row, "convention": "far_pairs", "value": value}
+
+
 def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, batch_size: int,
                   device: str = "cpu") -> tuple[list[dict], int, dict, float]:
     """Metric rows of one split part, the number of samples with non-finite predictions,
@@ -70,6 +130,10 @@ def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, bat
     atom quadruples: Ramachandran KL, and VAMP-2 at ``vamp_lag`` for protocol
     B sequences) and ``rdf`` (Wasserstein-1 between pair-distance
     distributions up to ``r_max`` A over ``frames`` sampled frames).
+
+    Always (evaluation v2, new rows and keys only): the ``ceiling`` row of the part's data; on
+    molecules the ``mse_aligned`` and ``valid`` rows (:func:`physical_rows`; thresholds from the
+    optional ``validity`` key); and the artifact ``window_errors`` (:func:`window_errors_artifact`).
     """
     metrics_cfg = metrics_cfg or {}
     spec = sample_set.spec
@@ -84,13 +148,18 @@ def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, bat
         rows = extrapolate_rows(err, full_domain_offsets=split["full_domain_offsets"], windows=spec.windows,
                                 failure_threshold=spec.failure_threshold, curve_bin=spec.curve_bin,
                                 norm_range=(norm["min"], norm["max"]))
-    artifacts: dict = {}
-    if bad or not metrics_cfg:
-        return rows, bad, artifacts, predict_seconds
+    artifacts: dict = {"window_errors": window_errors_artifact(err, sample_set, split)}
+    extra = []
+    ceiling = ceiling_row(sample_set)
+    if ceiling is not None:
+        extra.append(ceiling)
     target = sample_set.targets(np.arange(len(sample_set))).numpy()
+    if not bad and sample_set.box is None:
+        extra += physical_rows(pred, target, sample_set, split, metrics_cfg)
+    if bad or not set(metrics_cfg) - {"validity"}:
+        return rows + _fill(extra, spec.delta_frame), bad, artifacts, predict_seconds
     frames_pred = pred.reshape(-1, *pred.shape[-2:])
     frames_true = target.reshape(-1, *target.shape[-2:])
-    extra = []
     if "structure" in metrics_cfg:
         bonds = sample_set.bonds
         if bonds is None:

@@ -1,7 +1,21 @@
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
-from benchmark.metrics import position_sq_error, window_rows
+from benchmark.metrics import (
+    aligned_rows,
+    aligned_sq_error,
+    decorrelated_pairs_mse,
+    kabsch_rotation,
+    min_pair_distance,
+    periodic_ceiling,
+    position_sq_error,
+    random_orientation_mse,
+    superpose,
+    valid_frames,
+    validity_row,
+    window_rows,
+)
 
 
 def test_mse_hand_computed():
@@ -189,3 +203,73 @@ def test_ramachandran_kl_periodic_and_degenerate():
 
 def test_vamp2_of_constant_series_is_one():
     assert vamp2(np.ones((100, 4)), 5) == 1.0
+
+
+# ---------------------------------------------------------------- evaluation v2: alignment, validity, ceilings
+def _rotation(angle):
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+SHAPE = np.array([[0.0, 0, 0], [1.5, 0, 0], [1.5, 1.5, 0], [0, 0.5, 2.0]])
+
+
+def test_aligned_error_ignores_rotation_and_translation():
+    moved = SHAPE @ _rotation(1.0).T + [3.0, -1.0, 2.0]
+    assert kabsch_rotation(SHAPE - SHAPE.mean(0), moved - moved.mean(0)) == pytest.approx(_rotation(1.0))
+    np.testing.assert_allclose(superpose(SHAPE, moved), moved, atol=1e-12)
+    assert aligned_sq_error(SHAPE[None], moved[None])[0] == pytest.approx(0.0, abs=1e-20)
+    assert position_sq_error(SHAPE[None], moved[None])[0] > 1
+    # a mirror image is not a rotation: it keeps an error
+    assert aligned_sq_error(SHAPE[None] * [1, 1, -1], SHAPE[None])[0] > 0.1
+
+
+def test_aligned_error_by_hand():
+    # two atoms 2 A apart predicted 1 A apart: after centring, each atom is off by 0.5 A along the axis
+    pred = np.array([[[0.0, 0, 0], [1.0, 0, 0]]])
+    target = np.array([[[5.0, 5, 5], [5.0, 7, 5]]])
+    assert aligned_sq_error(pred, target)[0] == pytest.approx(2 * 0.25 / 6)
+    # over the atoms given only; non-finite predictions are inf
+    assert aligned_sq_error(np.array([[[0.0, 0, 0], [1.0, 0, 0], [9, 9, 9]]]),
+                            np.array([[[5.0, 5, 5], [5.0, 7, 5], [0, 0, 0]]]), atoms=[0, 1])[0] == pytest.approx(1 / 12)
+    assert np.isinf(aligned_sq_error(np.full((1, 2, 3), np.nan), target)[0])
+    rows = {(r["metric"], r["convention"]): r["value"]
+            for r in aligned_rows(np.array([[1.0, 3.0], [2.0, 6.0]]), "window", 10)}
+    assert rows[("mse_aligned", "mean_over_offsets")] == pytest.approx(3.0)
+    assert rows[("mse_aligned_at_offset", "slot_2")] == pytest.approx(4.5)
+    rows = {r["convention"]: r["value"] for r in aligned_rows(np.array([[1.0, 3.0, 5.0]]), "extrapolate", 3, [1, 3])}
+    assert rows == {"full_domain": pytest.approx(3.0), "all_frames": pytest.approx(3.0)}
+
+
+def test_validity_by_hand():
+    target = np.array([[0.0, 0, 0], [1.5, 0, 0], [3.0, 0, 0]])
+    bonds = np.array([[0, 1], [1, 2]])
+    stretched = np.array([[0.0, 0, 0], [1.5, 0, 0], [3.35, 0, 0]])  # mean bond error 0.175 A
+    overlap = np.array([[0.0, 0, 0], [0.3, 0, 0], [1.8, 0, 0]])  # atoms 0.3 A apart, bonds 0.3 and 1.5
+    collapsed = np.zeros((3, 3))
+    frames = np.stack([target, stretched, overlap, collapsed, np.full((3, 3), np.nan)])
+    got = valid_frames(frames, np.broadcast_to(target, frames.shape), bonds)
+    assert got.tolist() == [True, False, False, False, False]
+    assert valid_frames(stretched, target, bonds, bond_tolerance=0.2)  # a looser suite threshold
+    assert not valid_frames(overlap, target, np.zeros((0, 2), int))  # no bonds: overlap alone decides
+    assert min_pair_distance(overlap) == pytest.approx(0.3)
+    row = validity_row(got, 10, 0.1, 0.5)
+    assert row["metric"] == "valid" and row["value"] == pytest.approx(0.2)
+
+
+def test_ceilings_by_hand():
+    # uniform displacement on [-L/2, L/2): L^2/12 per coordinate; the LJ box of the board: 61.97 A^2
+    assert periodic_ceiling([27.27, 27.27, 27.27]) == pytest.approx(61.97, abs=0.01)
+    assert periodic_ceiling([6.0, 12.0, 6.0]) == pytest.approx((36 + 144 + 36) / 3 / 12)
+    # a trajectory that jumps between two frames 2 A apart on x after 5 frames: any pair 5+ apart differs
+    traj = np.zeros((10, 1, 3))
+    traj[5:, 0, 0] = 2.0
+    assert decorrelated_pairs_mse([traj], 5, n_pairs=500) == pytest.approx(4.0 / 3)
+    with pytest.raises(ValueError, match="separation"):
+        decorrelated_pairs_mse([traj], 10)
+    # random orientation about the right centroid: (|a|^2 + |b|^2) / (3 N) with centred a, b
+    pair = np.array([[-1.0, 0, 0], [1.0, 0, 0]])
+    assert random_orientation_mse(pair, pair + 5.0) == pytest.approx(4.0 / 6)
+    rot = Rotation.random(20000, random_state=0).as_matrix()  # uniform (Haar) rotations
+    sampled = np.mean(position_sq_error(pair @ np.swapaxes(rot, -1, -2), np.broadcast_to(pair, (20000, 2, 3))))
+    assert sampled == pytest.approx(4.0 / 6, rel=0.03)
