@@ -37,10 +37,13 @@ from methods.nn.graph import Graph
 
 
 class EdgeMLP(torch.autograd.Function):
-    """m = SiLU(W2 SiLU(p) + b2), phi = w4 SiLU(W3 m + b3), p = pre + W1s [r^2, a], over edges; hand-written backward.
+    """The per-edge MLPs of the layer, with a hand-written backward.
 
-    ``pre`` [..., F] = W1a h_i + W1b h_j + b1 (the node projections), ``r2`` [..., 1] and
-    ``edge_attr`` [..., A] (or None) the edge scalars, ``ws`` [F, 1 + A] their columns of W1.
+    p = pi + pj + W1s [r^2, a],  m = SiLU(W2 SiLU(p) + b2),  phi = w4 SiLU(W3 m + b3)
+
+    ``pi`` = W1a h_i + b1 and ``pj`` = W1b h_j [..., F] are the node projections, broadcast over
+    the edges of a dense graph or gathered per edge; ``r2`` [..., 1] and ``edge_attr`` [..., A]
+    (or None) the edge scalars, ``ws`` [F, 1 + A] their columns of W1.
 
     The same arithmetic as the modules (``edge2``, ``coord1``, ``coord2``); the backward adds the
     gradient m receives from the aggregation inside the matrix product that adds phi's (``addmm``),
@@ -49,10 +52,11 @@ class EdgeMLP(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, pre, r2, edge_attr, ws, w2, b2, w3, b3, w4):
+    def forward(ctx, pi, pj, r2, edge_attr, ws, w2, b2, w3, b3, w4):
+        pre = pi + pj  # broadcast (dense) or gathered node projections
         shape = pre.shape[:-1]
         s = (r2 if edge_attr is None else torch.cat([r2, edge_attr], dim=-1)).reshape(-1, ws.shape[1])
-        p = torch.addmm(pre.reshape(-1, pre.shape[-1]), s, ws.T)
+        p = pre.view(-1, pre.shape[-1]).addmm_(s, ws.T)
         a1 = nn.functional.silu(p)
         z2 = torch.addmm(b2, a1, w2.T)
         m = nn.functional.silu(z2)
@@ -60,7 +64,7 @@ class EdgeMLP(torch.autograd.Function):
         a3 = nn.functional.silu(z3)
         phi = a3 @ w4.T
         ctx.save_for_backward(p, s, ws, a1, z2, m, z3, a3, w2, w3, w4)
-        ctx.pre_shape = pre.shape
+        ctx.pre_shape, ctx.pi_shape, ctx.pj_shape = pre.shape, pi.shape, pj.shape
         ctx.set_materialize_grads(False)
         return m.view(*shape, -1), phi.view(*shape, 1)
 
@@ -69,7 +73,7 @@ class EdgeMLP(torch.autograd.Function):
         p, s, ws, a1, z2, m, z3, a3, w2, w3, w4 = ctx.saved_tensors
         silu_grad = torch.ops.aten.silu_backward.grad_input
         if g_phi is None and g_m is None:
-            return (None,) * 9
+            return (None,) * 10
         if g_phi is None:
             g_w3 = g_b3 = g_w4 = None
             g_m = g_m.reshape(m.shape).clone()  # overwritten below
@@ -85,9 +89,11 @@ class EdgeMLP(torch.autograd.Function):
         g_p = g_m @ w2
         silu_grad(g_p, p, grad_input=g_p)
         edge_shape = (*ctx.pre_shape[:-1], -1)
-        g_r2 = (g_p @ ws[:, :1]).view(edge_shape) if ctx.needs_input_grad[1] else None
-        g_a = (g_p @ ws[:, 1:]).view(edge_shape) if ctx.needs_input_grad[2] else None  # a_ij: usually constant
-        return g_p.view(ctx.pre_shape), g_r2, g_a, (s.T @ g_p).T, g_w2, g_b2, g_w3, g_b3, g_w4
+        g_r2 = (g_p @ ws[:, :1]).view(edge_shape) if ctx.needs_input_grad[2] else None
+        g_a = (g_p @ ws[:, 1:]).view(edge_shape) if ctx.needs_input_grad[3] else None  # a_ij: usually constant
+        g_pre = g_p.view(ctx.pre_shape)
+        return (g_pre.sum_to_size(ctx.pi_shape), g_pre.sum_to_size(ctx.pj_shape), g_r2, g_a, (s.T @ g_p).T,
+                g_w2, g_b2, g_w3, g_b3, g_w4)
 
 
 class EGNNLayer(nn.Module):
@@ -158,7 +164,7 @@ class EGNNLayer(nn.Module):
 
     def _edge_mlp(self, r2, ea, pi, pj, w):
         """m_ij and phi_x(m_ij) from the edge scalars and the (broadcast or gathered) node projections."""
-        return EdgeMLP.apply(pi + pj, r2, ea, w[:, 2 * self.hidden:], self.edge2.weight, self.edge2.bias,
+        return EdgeMLP.apply(pi, pj, r2, ea, w[:, 2 * self.hidden:], self.edge2.weight, self.edge2.bias,
                              self.coord1.weight, self.coord1.bias, self.coord2.weight)
 
     # -- the straightforward sparse reference ----------------------------------------
