@@ -19,7 +19,8 @@ code).  Two implementations of the same parameters:
   with one static edge list shared by all G graphs; a periodic box is one
   flattened graph, G = 1); aggregation is a masked sum (as a batched
   matmul) or ``index_add_``; no ``cat`` of edge inputs; the per-edge MLPs
-  run on blocks of at most ``edge_block`` edges (bounds single tensors);
+  run on blocks of at most ``edge_block`` edges (bounds single tensors), as
+  one autograd function with a hand-written backward (:class:`EdgeMLP`);
 - :meth:`EGNNLayer.forward_reference`: the straightforward sparse version
   (flattened nodes, edge list replicated per graph, ``cat`` of edge inputs,
   ``scatter_add_`` aggregation as in the published code).  Kept for the
