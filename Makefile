@@ -1,10 +1,11 @@
 # The two set-up commands of the README:  make bench  |  make test
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# tcmalloc roughly halves training time on CPU (docs/running.md, Speed); used when installed.
+# tcmalloc speeds up CPU training (docs/running.md, Speed); preloaded when installed. `make tcmalloc`
+# installs it (Debian/Ubuntu, as root); without it `make bench` says so and runs with glibc's allocator.
 TCMALLOC := $(firstword $(wildcard /usr/lib/*/libtcmalloc_minimal.so.4 /usr/lib/libtcmalloc_minimal.so.4))
 
-.PHONY: bench test dry-run test-slurm clean-venv
+.PHONY: bench test dry-run test-slurm clean-venv tcmalloc
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -16,7 +17,16 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 bench: $(VENV)/.installed
+	@[ -n "$(TCMALLOC)" ] || echo "note: tcmalloc not found, running with glibc malloc (tuned by the methods);" \
+		"for the allocator gain run 'make tcmalloc' as root (apt-get install libtcmalloc-minimal4), see docs/running.md"
 	LD_PRELOAD=$(TCMALLOC) $(VENV)/bin/snakemake --cores 8 all
+
+# Debian's tcmalloc (the allocator `make bench` preloads); needs root and apt-get.
+tcmalloc:
+	@[ -n "$(TCMALLOC)" ] && echo "tcmalloc present: $(TCMALLOC)" || \
+		{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get install -y libtcmalloc-minimal4 || \
+		  { echo "install tcmalloc as root: apt-get install libtcmalloc-minimal4 (Fedora: dnf install gperftools-libs;" \
+		         "macOS: not needed)"; exit 1; }; }
 
 # The checks of CONTRIBUTING.md: the linter, then every test.
 test: $(VENV)/.installed

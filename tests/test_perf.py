@@ -136,3 +136,17 @@ def test_committed_report_is_the_rendering_of_its_json():
         pytest.skip("no committed perf report")
     data = json.loads((root / "perf.json").read_text())
     assert (root / "perf.md").read_text() == perf_render.render(data)
+
+
+def test_baseline_exports_a_revision_and_counts_steps(tmp_path):
+    from benchmark.perf import baseline
+
+    tree = baseline.export_revision("HEAD", tmp_path)
+    assert (tree / "benchmark" / "perf" / "__main__.py").is_file()
+    with pytest.raises(ValueError, match="no-such-revision"):
+        baseline.export_revision("no-such-revision", tmp_path / "x")
+    # 500 samples per epoch at batch 50 = 10 steps in 5 CPU seconds
+    assert baseline.steps_per_cpu_s({"batch": 50, "epoch_cpu_s": 5.0}) == pytest.approx(2.0)
+    assert baseline.steps_per_cpu_s({"error": "exit 1"}) is None
+    row = {"case": "mol21", "variant": "egnn", "before": 0.5, "after": 1.25, "ratio": 2.5, "errors": []}
+    assert baseline.format_row(row).split()[-1] == "2.50x"

@@ -17,6 +17,9 @@ times batched), ``egnn[reference-per-target]`` (the same, one pass per target ti
 the fast EGNN layer; the table checks that fast and reference give the same outputs and prints
 the speedups.
 
+``--baseline [REV]`` prints instead the optimiser steps per CPU second of every trained method in
+this tree and in revision REV, and the ratio (:mod:`~benchmark.perf.baseline`).
+
 ``--report PATH`` writes the cost report instead (:mod:`~benchmark.perf.report`): this table,
 the speedup over MD and the scaling with box size.
 
@@ -24,6 +27,6 @@ Modules: :mod:`~benchmark.perf.cases` (synthetic inputs), :mod:`~benchmark.perf.
 suite's variants, built untrained), :mod:`~benchmark.perf.measure` (timing one variant),
 :mod:`~benchmark.perf.workers` (fresh processes, the table), :mod:`~benchmark.perf.systems` (the
 suite's datasets as systems, MD throughput), :mod:`~benchmark.perf.summary` (speedup, scaling,
-merging reports), :mod:`~benchmark.perf.report` (measuring the report),
+merging reports), :mod:`~benchmark.perf.baseline` (before/after), :mod:`~benchmark.perf.report` (measuring the report),
 :mod:`~benchmark.perf.render` (its markdown), :mod:`~benchmark.perf.__main__` (the command line).
 """

@@ -1,7 +1,10 @@
 """``python -m benchmark.perf``: the table of every method's cost on the synthetic cases, or with
 ``--report PATH`` the cost report (:mod:`benchmark.perf.report`; its options there). Options:
 ``--suite``, ``--cases``, ``--methods``, ``--batches``, ``--threads``, ``--device``,
-``--malloc default|tuned`` (see ``benchmark.devices.tune_malloc``)."""
+``--malloc default|tuned`` (see ``benchmark.devices.tune_malloc``); ``--baseline [REV]`` instead prints the
+optimiser steps per CPU second of every trained method before (revision REV, default
+:data:`~benchmark.perf.baseline.BASELINE_REV`) and after (this tree), and the ratio
+(:mod:`benchmark.perf.baseline`; ``--repeat`` runs per side, the best counts)."""
 
 from __future__ import annotations
 
@@ -12,9 +15,9 @@ import sys
 import torch
 
 from benchmark.devices import tune_malloc
-from benchmark.perf import report
+from benchmark.perf import baseline, report
 from benchmark.perf.cases import CASES, EPOCH_SAMPLES, K
-from benchmark.perf.variants import load, suite_variants
+from benchmark.perf.variants import REFERENCE_VARIANTS, is_trained, load, suite_variants
 from benchmark.perf.workers import TABLE_HEADER, dispatch_worker, egnn_comparison, measure_table, set_memory_limit
 
 
@@ -33,6 +36,10 @@ def main(argv=None) -> int:
     ap.add_argument("--malloc", choices=["default", "tuned"], default="tuned")
     ap.add_argument("--report", help="write the cost report (markdown) here and a .json next to it; see "
                                      "`python -m benchmark.perf --report PATH --help` for its options")
+    ap.add_argument("--baseline", nargs="?", const=baseline.BASELINE_REV, metavar="REV",
+                    help="compare the training steps per CPU second of every trained method with revision REV "
+                         f"(default {baseline.BASELINE_REV}, the commit before the speed work)")
+    ap.add_argument("--repeat", type=int, default=3, help="with --baseline: runs per side (the best counts)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--mem-limit-gb", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -50,6 +57,14 @@ def main(argv=None) -> int:
     variants = [v for v in args.methods.split(",") if v] or list(known)
     for bad in [c for c in cases if c not in CASES] + [v for v in variants if v not in known]:
         ap.error(f"unknown case or method variant {bad!r}; cases: {list(CASES)}; variants: {list(known)}")
+    if args.baseline:
+        trained = [v for v in variants if v not in REFERENCE_VARIANTS and is_trained(known[v][0])]
+        try:
+            baseline.compare(args.baseline, suite.name, cases, trained, args.batches, args.threads, args.malloc,
+                             args.repeat)
+        except ValueError as err:
+            ap.error(str(err))
+        return 0
     print(f"# torch {torch.__version__}, {args.threads} thread(s), device {args.device}, malloc {args.malloc}; "
           f"epoch = {EPOCH_SAMPLES} samples, K = {K}; suite {suite.name}; {args.batches} timed batches")
     print(TABLE_HEADER)

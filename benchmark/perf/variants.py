@@ -59,6 +59,11 @@ def is_fitted(name: str) -> bool:
     return REGISTRY[name].fit is not Method.fit
 
 
+def is_trained(name: str) -> bool:
+    """Whether the method trains a network by optimiser steps (a :class:`TorchMethod`)."""
+    return issubclass(REGISTRY[name], TorchMethod)
+
+
 def build(suite, variant: str, context, device: str, dataset: str | None = None, batch: int = 1):
     """The variant with the suite's hyperparameters and an untrained model for ``context``'s system."""
     name, params = suite_variants(suite)[variant]

@@ -19,7 +19,8 @@ code).  Two implementations of the same parameters:
   with one static edge list shared by all G graphs; a periodic box is one
   flattened graph, G = 1); aggregation is a masked sum (as a batched
   matmul) or ``index_add_``; no ``cat`` of edge inputs; the per-edge MLPs
-  run on blocks of at most ``edge_block`` edges (bounds single tensors);
+  run on blocks of at most ``edge_block`` edges (bounds single tensors), as
+  one autograd function with a hand-written backward (:class:`EdgeMLP`);
 - :meth:`EGNNLayer.forward_reference`: the straightforward sparse version
   (flattened nodes, edge list replicated per graph, ``cat`` of edge inputs,
   ``scatter_add_`` aggregation as in the published code).  Kept for the
@@ -34,6 +35,67 @@ from torch import nn
 
 from benchmark.graph import minimum_image
 from methods.nn.graph import Graph
+
+
+class EdgeMLP(torch.autograd.Function):
+    """The per-edge MLPs of the layer, with a hand-written backward.
+
+    p = pi + pj + W1s [r^2, a],  m = SiLU(W2 SiLU(p) + b2),  phi = w4 SiLU(W3 m + b3)
+
+    ``pi`` = W1a h_i + b1 and ``pj`` = W1b h_j [..., F] are the node projections, broadcast over
+    the edges of a dense graph or gathered per edge; ``r2`` [..., 1] and ``edge_attr`` [..., A]
+    (or None) the edge scalars, ``ws`` [F, 1 + A] their columns of W1.
+
+    The same arithmetic as the modules (``edge2``, ``coord1``, ``coord2``); the backward adds the
+    gradient m receives from the aggregation inside the matrix product that adds phi's (``addmm``),
+    writes each SiLU gradient over its input buffer and keeps no autograd graph of its own: fewer
+    passes over and fewer allocations of the [edges, F] tensors, which dominate the layer's cost.
+    """
+
+    @staticmethod
+    def forward(ctx, pi, pj, r2, edge_attr, ws, w2, b2, w3, b3, w4):
+        pre = pi + pj  # broadcast (dense) or gathered node projections
+        shape = pre.shape[:-1]
+        s = (r2 if edge_attr is None else torch.cat([r2, edge_attr], dim=-1)).reshape(-1, ws.shape[1])
+        p = pre.view(-1, pre.shape[-1]).addmm_(s, ws.T)
+        a1 = nn.functional.silu(p)
+        z2 = torch.addmm(b2, a1, w2.T)
+        m = nn.functional.silu(z2)
+        z3 = torch.addmm(b3, m, w3.T)
+        a3 = nn.functional.silu(z3)
+        phi = a3 @ w4.T
+        ctx.save_for_backward(p, s, ws, a1, z2, m, z3, a3, w2, w3, w4)
+        ctx.pre_shape, ctx.pi_shape, ctx.pj_shape = pre.shape, pi.shape, pj.shape
+        ctx.set_materialize_grads(False)
+        return m.view(*shape, -1), phi.view(*shape, 1)
+
+    @staticmethod
+    def backward(ctx, g_m, g_phi):
+        p, s, ws, a1, z2, m, z3, a3, w2, w3, w4 = ctx.saved_tensors
+        silu_grad = torch.ops.aten.silu_backward.grad_input
+        ones = p.new_ones(p.shape[0])  # bias gradients as matrix-vector products (faster than sum(0))
+        if g_phi is None and g_m is None:
+            return (None,) * 10
+        if g_phi is None:
+            g_w3 = g_b3 = g_w4 = None
+            g_m = g_m.reshape(m.shape).clone()  # overwritten below
+        else:
+            g_phi = g_phi.reshape(-1, 1)
+            g_w4 = g_phi.T @ a3
+            g_z3 = g_phi * w4
+            silu_grad(g_z3, z3, grad_input=g_z3)
+            g_w3, g_b3 = g_z3.T @ m, torch.mv(g_z3.T, ones)
+            g_m = g_z3 @ w3 if g_m is None else torch.addmm(g_m.reshape(m.shape), g_z3, w3)
+        silu_grad(g_m, z2, grad_input=g_m)  # now the gradient of z2
+        g_w2, g_b2 = g_m.T @ a1, torch.mv(g_m.T, ones)
+        g_p = g_m @ w2
+        silu_grad(g_p, p, grad_input=g_p)
+        edge_shape = (*ctx.pre_shape[:-1], -1)
+        g_r2 = (g_p @ ws[:, :1]).view(edge_shape) if ctx.needs_input_grad[2] else None
+        g_a = (g_p @ ws[:, 1:]).view(edge_shape) if ctx.needs_input_grad[3] else None  # a_ij: usually constant
+        g_pre = g_p.view(ctx.pre_shape)
+        return (g_pre.sum_to_size(ctx.pi_shape), g_pre.sum_to_size(ctx.pj_shape), g_r2, g_a, (s.T @ g_p).T,
+                g_w2, g_b2, g_w3, g_b3, g_w4)
 
 
 class EGNNLayer(nn.Module):
@@ -64,7 +126,7 @@ class EGNNLayer(nn.Module):
         p_j = (h.reshape(-1, F_) @ w[:, F_:2 * F_].T).view(h.shape)
         rel = graph.relative(x)
         r2 = (rel ** 2).sum(-1, keepdim=True)
-        scal = torch.cat([r2, edge_attr], dim=-1) if self.edge_dim else r2
+        ea = edge_attr if self.edge_dim else None
         # the per-edge MLPs run on blocks of about ``edge_block`` edges, so that their
         # intermediates stay in cache (and autograd's backward walks the blocks in turn)
         forces, aggs = [], []
@@ -74,7 +136,8 @@ class EGNNLayer(nn.Module):
             for lo in range(0, len(graph.row), self.edge_block):
                 sl = slice(lo, lo + self.edge_block)
                 row, col = graph.row[sl], graph.col[sl]
-                m, phi = self._edge_mlp(scal[:, sl], p_i.index_select(1, row), p_j.index_select(1, col), w)
+                m, phi = self._edge_mlp(r2[:, sl], None if ea is None else ea[:, sl], p_i.index_select(1, row),
+                                        p_j.index_select(1, col), w)
                 force = force.index_add(1, row, rel[:, sl] * phi)
                 agg = agg.index_add(1, row, m)
             force = force * graph.inv_deg
@@ -84,11 +147,11 @@ class EGNNLayer(nn.Module):
             for lo in range(0, h.shape[0], step):
                 sl = slice(lo, lo + step)
                 if graph.mode == "dense":
-                    m, phi = self._edge_mlp(scal[sl], p_i[sl, :, None], p_j[sl, None], w)
+                    m, phi = self._edge_mlp(r2[sl], None if ea is None else ea[sl], p_i[sl, :, None], p_j[sl, None], w)
                     forces.append((rel[sl] * phi).mul_(graph.mask[..., None]).sum(2))
                     aggs.append(torch.matmul(graph.mask[:, None, :], m).squeeze(2))  # sum_j mask_ij m_ij
                 else:
-                    m, phi = self._edge_mlp(scal[sl], p_i[sl].index_select(1, graph.row),
+                    m, phi = self._edge_mlp(r2[sl], None if ea is None else ea[sl], p_i[sl].index_select(1, graph.row),
                                             p_j[sl].index_select(1, graph.col), w)
                     forces.append(torch.zeros_like(x[sl]).index_add_(1, graph.row, rel[sl] * phi))
                     aggs.append(torch.zeros_like(h[sl]).index_add_(1, graph.row, m))
@@ -101,13 +164,10 @@ class EGNNLayer(nn.Module):
                                 + agg @ wn[:, F_:].T))
         return h, x, v
 
-    def _edge_mlp(self, scal, pi, pj, w):
-        """m_ij and phi_x(m_ij) from the per-edge scalars and the (broadcast or gathered) node projections."""
-        pre = scal @ w[:, 2 * self.hidden:].T
-        pre = pre + pi
-        pre.add_(pj)
-        m = self.act(self.edge2(self.act(pre)))
-        return m, self.coord2(self.act(self.coord1(m)))
+    def _edge_mlp(self, r2, ea, pi, pj, w):
+        """m_ij and phi_x(m_ij) from the edge scalars and the (broadcast or gathered) node projections."""
+        return EdgeMLP.apply(pi, pj, r2, ea, w[:, 2 * self.hidden:], self.edge2.weight, self.edge2.bias,
+                             self.coord1.weight, self.coord1.bias, self.coord2.weight)
 
     # -- the straightforward sparse reference ----------------------------------------
     def forward_reference(self, h, x, v, row, col, edge_attr=None, box=None):
