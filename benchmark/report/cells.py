@@ -26,12 +26,12 @@ def unconverged(table: pd.DataFrame) -> pd.Series:
 
 
 def converged_only(table: pd.DataFrame) -> pd.DataFrame:
-    """The table with the runs that did not converge as status ``not_converged`` (no number): what the
-    ranks and the headline are computed from."""
+    """What the ranks and the headline are computed from: the runs that did not converge count as
+    not applicable, so their method's cell is left out and the column is ranked without it."""
     bad = unconverged(table)
     if not bad.any():
         return table
-    return table.assign(status=table["status"].where(~bad, "not_converged"))
+    return table.assign(status=table["status"].where(~bad, "not_applicable"))
 
 
 def tasks_for(suite: Suite, table_id: str) -> list[str]:
