@@ -32,6 +32,16 @@ TRAINED = [name for name, cls in REGISTRY.items() if issubclass(cls, TorchMethod
 GRAPHS = {"chain": {"kind": "molecular", "cutoff": 1.6, "two_hop": True}, "lj": {"kind": "none"}}
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread (the budget of this file is ~2 minutes on one core; several threads on a
+    busy machine are slower than one)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _fixed(batch):
     """The batch with every generator in it replaced by a freshly seeded one."""
     if isinstance(batch, torch.Generator):

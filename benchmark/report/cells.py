@@ -26,12 +26,16 @@ def unconverged(table: pd.DataFrame) -> pd.Series:
 
 
 def converged_only(table: pd.DataFrame) -> pd.DataFrame:
-    """What the ranks and the headline are computed from: the runs that did not converge count as
-    not applicable, so their method's cell is left out and the column is ranked without it."""
+    """What the ranks and the headline are computed from: every run of a (task, dataset, method entry)
+    cell with a run that did not converge counts as not applicable, so that cell is left out and its
+    column is ranked without it."""
     bad = unconverged(table)
     if not bad.any():
         return table
-    return table.assign(status=table["status"].where(~bad, "not_applicable"))
+    keys = ["task", "dataset", "variant"]
+    cells = table.loc[bad, keys].drop_duplicates()
+    in_bad = table[keys].merge(cells, on=keys, how="left", indicator=True)["_merge"].eq("both").to_numpy()
+    return table.assign(status=table["status"].where(~in_bad, "not_applicable"))
 
 
 def tasks_for(suite: Suite, table_id: str) -> list[str]:
