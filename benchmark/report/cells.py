@@ -19,10 +19,11 @@ UNCONVERGED_NOTE = (f"{UNCONVERGED_MARK} = at least one seed's training did not 
 
 
 def unconverged(table: pd.DataFrame) -> pd.Series:
-    """Rows of runs that carry ``converged`` = false (runs without the flag are not marked)."""
+    """Rows of finished runs (status ok) that carry ``converged`` = false; runs without the flag are
+    not marked, and a diverged run stays a failure (it ranks last)."""
     if "converged" not in table:
         return pd.Series(False, index=table.index)
-    return table["converged"].astype(str).isin(["False", "false", "0", "0.0"])
+    return table["converged"].astype(str).isin(["False", "false", "0", "0.0"]) & (table["status"] == "ok")
 
 
 def converged_only(table: pd.DataFrame) -> pd.DataFrame:
