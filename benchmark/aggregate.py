@@ -40,8 +40,11 @@ ROW_COLUMNS = ["split", "metric", "convention", "horizon", "offset", "value", "u
 META_COLUMNS = ["status", "note", "n_params", "train_seconds", "predict_seconds", "device", "hardware",
                 "git_sha", "config_hash", "dataset_sha256", "dataset_engine", "metrics_version", "command",
                 "reused_from_seed", "reused_model_of"]
-COLUMNS = RUN_COLUMNS + ROW_COLUMNS + META_COLUMNS  # the joined long table, in this order
-RUNS_TABLE = ["run_id"] + RUN_COLUMNS + META_COLUMNS  # runs.csv
+# Run columns that only step-budget runs carry (benchmark.training): runs.csv has them only when some run
+# does, so a board of older run files writes the same runs.csv as before.
+OPTIONAL_COLUMNS = ["converged"]
+COLUMNS = RUN_COLUMNS + ROW_COLUMNS + META_COLUMNS + OPTIONAL_COLUMNS  # the joined long table, in this order
+RUNS_TABLE = ["run_id"] + RUN_COLUMNS + META_COLUMNS  # runs.csv (then OPTIONAL_COLUMNS that some run has)
 METRICS_TABLE = ["run_id"] + ROW_COLUMNS  # metrics.csv
 
 
@@ -75,7 +78,7 @@ def collect(suite: Suite) -> tuple[pd.DataFrame, list[str]]:
             rows += [{**base, **row} for row in placeholder_rows(protocol, horizon)]
             continue
         run = runs[cell]
-        base = {k: run.get(k) for k in RUN_COLUMNS + META_COLUMNS}
+        base = {k: run.get(k) for k in RUN_COLUMNS + META_COLUMNS + OPTIONAL_COLUMNS}
         board, per_build = builds.get(cell.dataset, (None, {}))
         if run.get("config_hash") != suite.config_hash(cell):  # the suite changed since this run
             base.update(status="stale", note=f"computed with another config (hash {str(run.get('config_hash'))[:12]}, "
@@ -106,8 +109,9 @@ def split_table(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     ``run_id``.  Each column keeps its dtype, so both files write each value as the long table did."""
     run_id = table["task"] + "/" + table["dataset"] + "/" + table["variant"] + "/seed" + table["seed"].astype(str)
     keyed = table.assign(run_id=run_id)
-    runs = keyed[RUNS_TABLE].drop_duplicates("run_id")
-    if len(keyed[RUNS_TABLE].drop_duplicates()) != len(runs):
+    columns = RUNS_TABLE + [c for c in OPTIONAL_COLUMNS if c in keyed and keyed[c].notna().any()]
+    runs = keyed[columns].drop_duplicates("run_id")
+    if len(keyed[columns].drop_duplicates()) != len(runs):
         raise ValueError("two rows of one run differ in the run's columns: "
                          f"{sorted(set(RUNS_TABLE) - {'run_id'})} must be the same on every row of a run")
     return runs.reset_index(drop=True), keyed[METRICS_TABLE]
@@ -115,6 +119,7 @@ def split_table(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def join_tables(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
     """(runs, metrics) -> the long table: each metric row with its run's columns, in ``COLUMNS`` order."""
+    runs = runs.assign(**{c: float("nan") for c in OPTIONAL_COLUMNS if c not in runs})  # as read from a CSV
     table = metrics.merge(runs, on="run_id", how="left", validate="many_to_one", indicator=True)
     orphans = sorted(set(table.loc[table["_merge"] == "left_only", "run_id"]))
     if orphans:
@@ -142,7 +147,7 @@ def _read(path: Path, columns: list[str]) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; write it with `mdhorizon aggregate`")
     table = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    if list(table.columns) != columns:
+    if list(table.columns) not in (columns, columns + [c for c in OPTIONAL_COLUMNS if c in table.columns]):
         raise ValueError(f"{path}: columns {list(table.columns)} are not the expected {columns}; "
                          "rerun `mdhorizon aggregate`")
     return table

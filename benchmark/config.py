@@ -27,6 +27,7 @@ from benchmark.suite import (
     TaskEntry,
     default_results_dir,
 )
+from benchmark.training import SCHEDULES
 from methods import REGISTRY, TorchMethod, make_method
 
 __all__ = ["ConfigError", "Cell", "Suite", "load_suite", "check_workflow_config", "default_results_dir",
@@ -36,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SUITES_DIR = ROOT / "configs" / "suites"
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "suite.schema.json"
 # Keys accepted on the Snakemake command line (``--config key=value``).
+# Budget keys of a step budget (benchmark.training); they need ``steps``.
+STEP_KEYS = ("val_every", "val_samples", "patience", "schedule", "warmup_steps", "grad_clip")
 WORKFLOW_KEYS = {
     "suite": "suite name in configs/suites/ or a path to a suite YAML (default: default)",
     "work_dir": "where generated data, splits, models, checkpoints and caches live (default: work)",
@@ -123,6 +126,37 @@ def _check_shared_training(path: Path, methods: dict, variant: str, registry) ->
             _fail(path, key, f"params {differ} differ from {other!r}{where}; only {sorted(free) or 'none'} may")
 
 
+def _check_budget(path: Path, key: str, budget: dict) -> None:
+    """A step budget's keys fit together (:mod:`benchmark.training`); the schema checked each key's type."""
+    step_keys = sorted(k for k in STEP_KEYS if k in budget)
+    if "steps" not in budget:
+        if step_keys:
+            _fail(path, f"{key}.{step_keys[0]}", "belongs to a step budget; add 'steps' (or remove it)")
+        return
+    if "epochs" in budget or "eval_every" in budget:
+        bad = "epochs" if "epochs" in budget else "eval_every"
+        _fail(path, f"{key}.{bad}", "an epoch budget key; a budget counts 'steps' or 'epochs', not both")
+    steps = budget["steps"]
+    if not (isinstance(steps, int) and steps >= 1):
+        _fail(path, f"{key}.steps", f"must be a positive integer, got {steps!r}")
+    schedule = budget.get("schedule", "warmup_cosine")
+    if schedule not in SCHEDULES:
+        _fail(path, f"{key}.schedule", _choices(schedule, SCHEDULES))
+    val_every = budget.get("val_every", max(1, steps // 50))
+    if val_every > steps:
+        _fail(path, f"{key}.val_every", f"{val_every} is more than the budget's {steps} steps; validate at most "
+                                         f"every {steps} steps")
+    patience = budget.get("patience")
+    # the first validation is always a new best: the earliest early stop is after (patience + 1) validations
+    if patience is not None and (patience + 1) * val_every >= steps:
+        _fail(path, f"{key}.patience", f"{patience} validations (every {val_every} steps) cannot stop the run "
+                                        f"before the budget's {steps} steps end; use patience at most "
+                                        f"{(steps - 1) // val_every - 1} or more steps")
+    warmup = budget.get("warmup_steps", 0)
+    if warmup >= steps:
+        _fail(path, f"{key}.warmup_steps", f"{warmup} is not below the budget's {steps} steps")
+
+
 def load_suite(name_or_path: str = "default", work_dir: str | None = None, results_dir: str | None = None,
                device: str | None = None, methods: str | list | None = None,
                datasets: str | list | None = None) -> Suite:
@@ -171,6 +205,7 @@ def load_suite(name_or_path: str = "default", work_dir: str | None = None, resul
                 _fail(path, key, str(exc.args[0] if exc.args else exc))
         if "shares_training_with" in entry:
             _check_shared_training(path, raw["methods"], variant, REGISTRY)
+        _check_budget(path, f"methods.{variant}.budget", entry.get("budget") or {})
 
     specs = {}
     for task, entry in raw["tasks"].items():

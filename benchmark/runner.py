@@ -186,6 +186,8 @@ def train_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
                                             device, checkpoint_dir=run_checkpoint_dir(suite, cell, ds.checksum))
         except Diverged as exc:
             record.update(status="diverged", note=str(exc), diverged_epoch=exc.epoch)
+            if exc.facts is not None:  # a step budget: the curve up to the divergence
+                record.update(fit_info=exc.facts, diverged_step=exc.step)
         # wall time of this process plus the epochs an interrupted earlier process already trained
         record["train_seconds"] = (time.perf_counter() - start
                                    + record["fit_info"].get("train_seconds_before_resume", 0.0))
@@ -228,6 +230,11 @@ def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
         "history": record["fit_info"].get("history", []), "rows": [],
         "reused_model_of": record.get("reused_model_of"),
     }
+    if "val_curve" in record["fit_info"]:  # a step budget (benchmark.training): the convergence record
+        info = record["fit_info"]
+        run["fit_info"].pop("val_curve")
+        run.update(val_curve=info["val_curve"], steps=info["steps"], stop_reason=info["stop_reason"],
+                   converged=info["converged"])
     if record["status"] == "ok":
         method = load_method(suite, cell, record)
         method.to(device)

@@ -55,11 +55,24 @@ from benchmark.training import seed_everything, train_model
 
 @dataclass
 class Budget:
-    """How much training a run may spend; ``None`` leaves the method's default."""
+    """How much training a run may spend; ``None`` leaves the method's default.
+
+    ``epochs`` / ``eval_every``: the epoch budget (the method's ``epochs`` when neither this nor
+    ``steps`` is set).  ``steps`` switches to the step budget of :mod:`benchmark.training`, with
+    ``val_every``, ``val_samples``, ``patience``, ``schedule``, ``warmup_steps`` and ``grad_clip``
+    (documented there).  ``time_limit_s`` caps either.
+    """
 
     epochs: int | None = None
     time_limit_s: float | None = None
     eval_every: int | None = None
+    steps: int | None = None
+    val_every: int | None = None
+    val_samples: int | None = None
+    patience: int | None = None
+    schedule: str | None = None
+    warmup_steps: int | None = None
+    grad_clip: float | None = None
 
 
 class Method:
@@ -170,7 +183,9 @@ class TorchMethod(Method):
     # ---- training hooks: the trainer (benchmark.training) calls these; override to change
     # the training data (segments, random lags), the loss (ELBO) or the optimiser.
     def configure_optimiser(self, model: torch.nn.Module, epochs: int):
-        """(optimiser, scheduler stepped once per epoch); default Adam + StepLR."""
+        """(optimiser, scheduler stepped once per epoch); default Adam + StepLR.  Under a step
+        budget ``epochs`` is the step count and only the optimiser is used: the trainer applies
+        the budget's ``schedule`` to every method alike."""
         p = self.params
         optimiser = torch.optim.Adam(model.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
         return optimiser, torch.optim.lr_scheduler.StepLR(optimiser, step_size=p["lr_step"], gamma=p["lr_gamma"])

@@ -398,7 +398,9 @@ class ITO(TorchMethod):
         return x_t, x_next, torch.from_numpy(lag), sample_set.atomic_numbers, sample_set.box
 
     def training_batches(self, train, batch_size, generator):
-        """``pairs_per_epoch`` fresh lag pairs per epoch, in real batches of ``batch_size``."""
+        """``pairs_per_epoch`` fresh lag pairs per epoch, in real batches of ``batch_size``.  Under a
+        step budget (``budget.steps``) the trainer counts optimiser steps and draws passes of these
+        batches until the steps are done: ITO's budget is then in steps like every other method's."""
         rng = np.random.default_rng(int(torch.randint(0, 2**62, (1,), generator=generator)))
         n = self.params["pairs_per_epoch"]
         traj, start, lag = sample_lag_pairs(self.setup_args["segments"], n, self.setup_args["max_train_lag"], rng)

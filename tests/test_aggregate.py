@@ -20,6 +20,7 @@ def _two_run_suite(tmp_path):
     raw["name"] = "two_runs"
     raw["tasks"] = {"lj_window": raw["tasks"]["lj_window"]}
     raw["methods"] = {"static": None}
+    raw["tasks"]["lj_window"]["methods"] = ["static"]
     path = tmp_path / "two_runs.yaml"
     path.write_text(yaml.safe_dump(raw))
     return load_suite(str(path), work_dir=str(tmp_path / "w"), results_dir=str(tmp_path / "r"))

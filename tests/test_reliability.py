@@ -153,7 +153,7 @@ def test_missing_runs_are_reported_not_dropped(tmp_path):
     table, missing = collect(suite)
     assert len(missing) == len(suite.cells)
     assert set(table["status"]) == {"missing"}
-    assert set(table["variant"]) == {"static", "constant_velocity"}
+    assert set(table["variant"]) == set(suite.methods)
 
 
 def test_clean_removes_caches_not_results(tmp_path):
@@ -203,7 +203,7 @@ def test_shares_training_with_evaluates_the_other_entrys_model(tmp_path):
     raw["methods"] = {"ito_1step": {"method": "ito", "params": {**tiny, "mode": "1step"}, "budget": {"epochs": 1}},
                       "ito_rollout": {"method": "ito", "params": {**tiny, "mode": "rollout"}, "budget": {"epochs": 1},
                                       "shares_training_with": "ito_1step"}}
-    raw["tasks"] = {"lj_window": raw["tasks"]["lj_window"]}
+    raw["tasks"] = {"lj_window": {**raw["tasks"]["lj_window"], "methods": ["ito_1step", "ito_rollout"]}}
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(raw))
     suite = load_suite(str(path), work_dir=str(tmp_path / "w"), results_dir=str(tmp_path / "r"))

@@ -11,6 +11,32 @@ from benchmark.config import Suite
 from benchmark.report.formatting import STATUS_WORD, cell_text, sample_std, status_counts
 
 REFERENCE = ("static", "constant_velocity", "damped_velocity")  # trivial baselines: reference rows
+# The mark of a cell with a run that did not converge (benchmark.training.converged); only step-budget
+# runs carry the flag, so a board of older run files shows no mark.
+UNCONVERGED_MARK = "‡"
+UNCONVERGED_NOTE = (f"{UNCONVERGED_MARK} = at least one seed's training did not converge (its best validation MSE "
+                    "still improved by 1 % or more over the last 20 % of its optimiser steps): left out of the ranks.")
+
+
+def unconverged(table: pd.DataFrame) -> pd.Series:
+    """Rows of finished runs (status ok) that carry ``converged`` = false; runs without the flag are
+    not marked, and a diverged run stays a failure (it ranks last)."""
+    if "converged" not in table:
+        return pd.Series(False, index=table.index)
+    return table["converged"].astype(str).isin(["False", "false", "0", "0.0"]) & (table["status"] == "ok")
+
+
+def converged_only(table: pd.DataFrame) -> pd.DataFrame:
+    """What the ranks and the headline are computed from: every run of a (task, dataset, method entry)
+    cell with a run that did not converge counts as not applicable, so that cell is left out and its
+    column is ranked without it."""
+    bad = unconverged(table)
+    if not bad.any():
+        return table
+    keys = ["task", "dataset", "variant"]
+    cells = table.loc[bad, keys].drop_duplicates()
+    in_bad = table[keys].merge(cells, on=keys, how="left", indicator=True)["_merge"].eq("both").to_numpy()
+    return table.assign(status=table["status"].where(~in_bad, "not_applicable"))
 
 
 def tasks_for(suite: Suite, table_id: str) -> list[str]:
@@ -35,6 +61,9 @@ def cell(table: pd.DataFrame, tasks, dataset, variant, metric, convention, facto
            "std": sample_std(values) if len(values) > 1 else np.nan}
     # the seeds without a number, by status (a cell with n=1 should say what the other seeds are)
     out["gaps"] = status_counts(hits[~hits["seed"].isin(ok["seed"])].drop_duplicates("seed")["status"])
+    n_bad = int(unconverged(ok).sum())
+    if n_bad:
+        out["unconverged"] = n_bad
     if not len(values):
         out["statuses"] = sorted(set(rows["status"]) - {"ok"})
         out["why"] = (", ".join(STATUS_WORD.get(s, s) for s in out["statuses"])
@@ -55,7 +84,7 @@ def outcome(c: dict) -> str:
 
 def mark_best(cells: dict, variants, columns, lower: bool = True) -> dict:
     """Text per (variant, column) with best **bold** and second <u>underlined</u>."""
-    out = {k: cell_text(v) for k, v in cells.items()}
+    out = {k: cell_text(v) + (f" {UNCONVERGED_MARK}" if v.get("unconverged") else "") for k, v in cells.items()}
     for col in columns:
         scored = sorted(((cells[(v, col)]["mean"], v) for v in variants if cells[(v, col)]["n"]),
                         reverse=not lower)

@@ -9,7 +9,7 @@ import pandas as pd
 
 from benchmark.config import Suite
 from benchmark.io import write_text
-from benchmark.report.cells import mark_best, outcome
+from benchmark.report.cells import UNCONVERGED_NOTE, converged_only, mark_best, outcome, unconverged
 from benchmark.report.markdown import md_table
 from benchmark.report.notes import dataset_params_note, task_history
 from benchmark.report.paper_tables import FOOTER
@@ -22,7 +22,9 @@ HEADLINE = ("<!-- headline:start -->", "<!-- headline:end -->")
 def cross_paper(suite: Suite, table: pd.DataFrame) -> str:
     """Every method x every (task, dataset): the task's primary test metric and the mean rank."""
     columns, variants, cells, ranks, ranked = rank_columns(suite, table)
-    text = mark_best(cells, variants, columns)
+    text = mark_best(cells, variants, columns)  # every number, a run that did not converge marked
+    if unconverged(table).any():  # ranked without the cells whose runs did not converge
+        _, _, cells, ranks, ranked = rank_columns(suite, converged_only(table))
     header = ["method", "normalised rank", "mean rank", "cells ranked", "beats static",
               *[f"{t}<br>{d}" + (f" †{task_history(suite, t)}" if task_history(suite, t) else "") for t, d in columns]]
     order = sorted(variants, key=lambda v: (not ranks[v], rank_stats(ranks[v])[1] if ranks[v] else 0.0))
@@ -33,12 +35,15 @@ def cross_paper(suite: Suite, table: pd.DataFrame) -> str:
              f"extrapolate: full-domain MSE, Å²). '–' = not in this task; †L = computed with L frames of history "
              "before t0. " + rank_note(suite) + " " + rank_rule(len(ranked), len(columns)), ""]
     note = dataset_params_note(suite, variants, sorted({d for _, d in columns}))
+    if unconverged(table).any():
+        note = [UNCONVERGED_NOTE, ""] + note
     return "\n".join(lines + md_table(header, rows) + [""] + note + [FOOTER])
 
 
 def headline(suite: Suite, table: pd.DataFrame) -> str:
-    """The README's headline block: the cross-paper matrix's mean ranks, from ``metrics.csv`` only."""
-    columns, variants, cells, ranks, ranked = rank_columns(suite, table)
+    """The README's headline block: the cross-paper matrix's mean ranks, from ``metrics.csv`` only
+    (a cell whose runs did not converge is left out)."""
+    columns, variants, cells, ranks, ranked = rank_columns(suite, converged_only(table))
     rows = [[v, *rank_texts(ranks[v]), str(len(ranks[v])),
              beats_static(cells, v, ranked),
              ", ".join(sorted({d for t, d in ranked if outcome(cells[(v, (t, d))]) in ("number", "failed")}))]

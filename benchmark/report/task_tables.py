@@ -16,6 +16,7 @@ import pandas as pd
 from benchmark.aggregate import read_metrics
 from benchmark.config import Suite
 from benchmark.io import write_text
+from benchmark.report.cells import UNCONVERGED_MARK, UNCONVERGED_NOTE, unconverged
 from benchmark.report.formatting import fmt_mean_std, status_counts
 from benchmark.report.markdown import md_table
 from benchmark.report.notes import cost_note, dataset_params_note, task_history
@@ -40,6 +41,8 @@ def summarise(runs: pd.DataFrame) -> dict:
     out = {"n": len(ok), "mean": ok["value"].mean() if len(ok) else np.nan, "text": ""}
     if len(ok):
         out["text"] = fmt_mean_std(ok["value"].to_numpy(dtype=float))
+        if unconverged(ok).any():  # only runs with the flag (step budgets) can be marked
+            out["text"] += f" {UNCONVERGED_MARK}"
     if len(bad):
         statuses = status_counts(bad["status"])
         out["text"] = (out["text"] + f" ({statuses})") if out["text"] else statuses
@@ -104,6 +107,8 @@ def task_table(suite: Suite, table: pd.DataFrame, task: str) -> str:
         body, found = section(sub, rows, datasets, variants, history, lower)
         lines += [f"## {title} ({unit})", "", *body, ""]
         notes += found
+    if unconverged(sub).any():
+        lines += [UNCONVERGED_NOTE.replace(": left out of the ranks", ""), ""]
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in sorted(set(notes))] + [""]
     lines += cost_note(table, [task], datasets)
