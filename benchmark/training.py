@@ -94,6 +94,19 @@ def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7919 + 17) % 2**63
 
 
+def resume(checkpoint_dir, device, model, optimiser, scheduler, state: dict) -> tuple[Path | None, dict]:
+    """(checkpoint path, state): model, optimiser and scheduler loaded from ``<checkpoint_dir>/last.pt``
+    when it exists (a killed run goes on from its last checkpoint), else ``state`` as given."""
+    ckpt = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
+    if ckpt is not None and ckpt.exists():
+        saved = torch.load(ckpt, map_location=device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimiser.load_state_dict(saved["optimiser"])
+        scheduler.load_state_dict(saved["scheduler"])
+        state = saved["state"]
+    return ckpt, state
+
+
 def train_model(method, train, val, *, budget, seed: int, device: str, checkpoint_dir=None,
                 desc: str = "training") -> dict:
     """Train ``method.model`` (a TorchMethod) and leave the best-on-validation weights in it."""
@@ -107,13 +120,7 @@ def train_model(method, train, val, *, budget, seed: int, device: str, checkpoin
     optimiser, scheduler = method.configure_optimiser(model, epochs)
     state = {"epoch": 0, "best_val": float("inf"), "best_epoch": -1, "best_model": None,
              "history": [], "train_seconds": 0.0}
-    ckpt = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
-    if ckpt is not None and ckpt.exists():
-        saved = torch.load(ckpt, map_location=device, weights_only=False)
-        model.load_state_dict(saved["model"])
-        optimiser.load_state_dict(saved["optimiser"])
-        scheduler.load_state_dict(saved["scheduler"])
-        state = saved["state"]
+    ckpt, state = resume(checkpoint_dir, device, model, optimiser, scheduler, state)
     resumed_from, seconds_before = state["epoch"], state["train_seconds"]
     deadline = time.monotonic() + budget.time_limit_s if budget.time_limit_s else None
     with tqdm(total=epochs, initial=state["epoch"], desc=desc, unit="epoch", mininterval=2.0,
@@ -237,15 +244,9 @@ def train_steps(method, train, val, *, budget, seed: int, device: str, checkpoin
     val = validation_subset(val, cfg["val_samples"])
     state = {"step": 0, "interval": 0, "best_val": float("inf"), "best_step": -1, "best_model": None,
              "bad_validations": 0, "history": [], "train_seconds": 0.0, "stop_reason": "budget"}
-    ckpt = Path(checkpoint_dir) / "last.pt" if checkpoint_dir else None
-    if ckpt is not None and ckpt.exists():
-        saved = torch.load(ckpt, map_location=device, weights_only=False)
-        model.load_state_dict(saved["model"])
-        optimiser.load_state_dict(saved["optimiser"])
-        scheduler.load_state_dict(saved["scheduler"])
-        state = saved["state"]
-        if state["stop_reason"] == "time_limit":  # a time limit holds per process: a rerun goes on
-            state["stop_reason"] = "budget"
+    ckpt, state = resume(checkpoint_dir, device, model, optimiser, scheduler, state)
+    if state["stop_reason"] == "time_limit":  # a time limit holds per process: a rerun goes on
+        state["stop_reason"] = "budget"
     resumed_from, seconds_before = state["step"], state["train_seconds"]
     deadline = time.monotonic() + budget.time_limit_s if budget.time_limit_s else None
 
