@@ -234,6 +234,10 @@ class Suite:
     def task_datasets(self, task: str) -> list[str]:
         return [d for d in self.tasks[task].datasets if self.only_datasets is None or d in self.only_datasets]
 
+    def selected_methods(self) -> list[str]:
+        """The suite's method entries within the ``methods`` subset."""
+        return [m for m in self.methods if self.only_methods is None or m in self.only_methods]
+
     def selected_datasets(self) -> list[str]:
         """The suite's datasets within the ``datasets`` subset."""
         return [d for d in self.datasets if self.only_datasets is None or d in self.only_datasets]

@@ -21,7 +21,7 @@ def rank_columns(suite: Suite, table: pd.DataFrame):
     """The cross-paper matrix: its (task, dataset) columns, the methods, every method's cell in
     every column (the task's primary test metric), its ranks (1 = best) and the columns ranked."""
     columns = [(t, d) for t in suite.tasks for d in suite.task_datasets(t)]
-    variants = list(suite.methods)
+    variants = suite.selected_methods()
     cells, ranks, ranked = {}, {v: [] for v in variants}, []
     for t, d in columns:
         metric, convention = PRIMARY[suite.tasks[t].protocol][0]
