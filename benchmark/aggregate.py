@@ -31,6 +31,7 @@ import pandas as pd
 from benchmark.config import Suite
 from benchmark.io import atomic_path, read_json
 from benchmark.metrics import placeholder_rows
+from benchmark.suite import RUNS_FILE
 
 # The long table's columns: the run's cell, the metric row, the run's provenance.  The run's cell and
 # provenance go to runs.csv, the metric row to metrics.csv (horizon and unit stay with the metric
@@ -101,7 +102,7 @@ def collect(suite: Suite) -> tuple[pd.DataFrame, list[str]]:
 
 def runs_path(metrics_path) -> Path:
     """``runs.csv``, next to ``metrics.csv``."""
-    return Path(metrics_path).with_name("runs.csv")
+    return Path(metrics_path).with_name(RUNS_FILE)
 
 
 def split_table(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

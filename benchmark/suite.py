@@ -128,6 +128,8 @@ def _seed_part(seed) -> str:
     return f"seed{seed}"
 
 
+RUNS_FILE = "runs.csv"  # one row per run, beside metrics.csv (benchmark/aggregate.py)
+
 @dataclass(frozen=True)
 class Layout:
     """Where a suite's files live.  Arguments may be Snakemake wildcards (``"{task}"``).
@@ -177,7 +179,7 @@ class Layout:
 
     @property
     def runs(self) -> Path:
-        return self.results_dir / "runs.csv"
+        return self.results_dir / RUNS_FILE
 
     @property
     def tables_dir(self) -> Path:

@@ -12,8 +12,7 @@ from conftest import TINY_LJ
 
 from benchmark.data import registry
 from benchmark.data.format import open_dataset
-from benchmark.data.registry import make_dataset
-from benchmark.data.report import (
+from benchmark.data.observables import (
     density_g_cm3,
     dihedrals,
     max_frame_displacement,
@@ -21,8 +20,9 @@ from benchmark.data.report import (
     ramachandran_basins,
     rdf,
     temperature_series,
-    write_report,
 )
+from benchmark.data.registry import make_dataset
+from benchmark.data.report import write_report
 
 # 64 molecules need a 0.55 nm cutoff to fit the ~1.25 nm box; 10 ps of NPT reach the density.
 CHEAP = {

@@ -33,7 +33,7 @@ import numpy as np
 
 from benchmark.data.checks import run_checks
 from benchmark.data.format import Dataset, open_dataset
-from benchmark.data.observables import (  # noqa: F401  (re-exported: the report's observables)
+from benchmark.data.observables import (
     ALA2_PHI,
     ALA2_PSI,
     SYMBOLS,
