@@ -28,6 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 
 CONFIDENCE = 0.95
+# The trivial baselines skill is measured against (the brief's "static, constant velocity, the mean
+# structure"); per cell and horizon the best of those present (lowest mean MSE) is the reference.
+TRIVIAL_BASELINES = ("static", "constant_velocity", "mean_structure")
 N_BOOT = 2000
 
 
