@@ -165,6 +165,19 @@ def cell_valid(valid_fractions, min_fraction: float = MIN_VALID_FRACTION) -> boo
     return bool(np.all(np.nan_to_num(values, nan=0.0) >= min_fraction))
 
 
+SATURATION = 0.05  # static within 5 % of the ceiling: the task no longer separates methods
+
+
+def saturated(static_mse: float, ceiling: float, tolerance: float = SATURATION) -> bool | None:
+    """Whether a window or horizon is saturated: the static baseline's MSE within ``tolerance``
+    (relative) of the ceiling, the MSE of positions that no longer correlate with the start.  There
+    every method sits near the ceiling and differences rank noise; a saturated cell is shown as such
+    and never ranked.  None when either number is missing (old run files have no ceiling row)."""
+    if static_mse is None or ceiling is None or not np.isfinite(static_mse) or not np.isfinite(ceiling) or ceiling <= 0:
+        return None
+    return bool(static_mse >= (1.0 - tolerance) * ceiling)
+
+
 def significant_win(result: Skill, valid: bool | None) -> bool:
     """The board's rule: a method beats a baseline in a cell when its skill interval lies wholly above
     zero and the cell is not invalid."""
