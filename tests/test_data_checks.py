@@ -210,3 +210,32 @@ def test_bond_change_is_recorded(tmp_path):
     changes = run_checks(open_dataset(tmp_path / "m"))["bond_changes"]
     assert changes == [{"trajectory": "traj_000", "hydrogen": 2, "stored_partner": 0, "nearer_to": 1,
                         "fraction_of_frames": 0.5}]
+
+
+def test_labile_hydrogens_are_the_intramolecular_hydrogen_bonds():
+    """Malonaldehyde's enol H and salicylic acid's phenol H lose their stored bond; a carboxyl H does not."""
+    found = {}
+    for molecule in ("malonaldehyde", "salicylic", "aspirin", "ethanol"):
+        z, x, _, bonds = md17_xtb.build_molecule({**md17_xtb.DEFAULTS, "molecule": molecule})
+        labile = md17_xtb.labile_hydrogens(z, x, bonds)
+        found[molecule] = [(z[d["donor"]], z[d["acceptor"]]) for d in labile]
+        kept = md17_xtb.stored_bonds(bonds, labile)
+        assert len(kept) == len(bonds) - len(labile)
+        for d in labile:
+            assert (d["hydrogen"], d["donor"]) not in kept and (d["donor"], d["hydrogen"]) not in kept
+    assert found == {"malonaldehyde": [(8, 8)], "salicylic": [(8, 8)], "aspirin": [], "ethanol": []}
+
+
+def test_proton_transfer_of_a_labile_hydrogen_is_measured(tmp_path):
+    n = 200
+    x = np.zeros((n, 3, 3))
+    x[:, 1, 0] = 2.5
+    x[:, 2, 0] = np.where(np.arange(n) < 150, 1.0, 1.5)  # nearer O1 in the last quarter
+    write_trajectory(tmp_path / "m" / "traj_000", x, dt_fs=0.5, atomic_numbers=[8, 8, 1], masses=[16.0, 16.0, 1.0],
+                     bonds=[], provenance={"labile_hydrogens": [{"hydrogen": 2, "donor": 0, "acceptor": 1}]})
+    write_manifest(tmp_path / "m", name="m", kind="md17_xtb", params={"molecule": "malonaldehyde"}, info={})
+    checks = run_checks(open_dataset(tmp_path / "m"))
+    assert checks["bond_changes"] == []
+    assert checks["proton_transfers"] == [{"trajectory": "traj_000", "hydrogen": 2, "donor": 0, "acceptor": 1,
+                                           "fraction_nearer_acceptor": 0.25}]
+    assert any("proton_transfers" in note for note in checks["notes"])

@@ -210,6 +210,22 @@ def bond_changes(traj: Trajectory, max_frames: int = 2000) -> list[dict]:
     return out
 
 
+def proton_transfers(traj: Trajectory, max_frames: int = 2000) -> list[dict]:
+    """For each labile hydrogen the builder declared (provenance ``labile_hydrogens``; its bond is not
+    stored), the fraction of frames in which it sits nearer its acceptor than its donor."""
+    labile = traj.provenance.get("labile_hydrogens") or []
+    if not labile:
+        return []
+    x = _frames(traj, frame_indices(traj.n_frames, max_frames))
+    out = []
+    for d in labile:
+        h, donor, acceptor = d["hydrogen"], d["donor"], d["acceptor"]
+        nearer = np.linalg.norm(x[:, h] - x[:, acceptor], axis=-1) < np.linalg.norm(x[:, h] - x[:, donor], axis=-1)
+        out.append({"trajectory": traj.name, "hydrogen": int(h), "donor": int(donor), "acceptor": int(acceptor),
+                    "fraction_nearer_acceptor": round(float(nearer.mean()), 4)})
+    return out
+
+
 def _compare(quantity: str, reference, measured) -> dict:
     low, high = reference if isinstance(reference, tuple) else (reference, reference)
     entry = {"quantity": quantity, "reference": reference, "measured": measured}
@@ -285,6 +301,11 @@ def run_checks(ds: Dataset, max_frames: int = 500) -> dict:
         res["bond_changes"] = [c for t in trajs for c in bond_changes(t)]
         if res["bond_changes"]:
             notes.append(f"{len(res['bond_changes'])} bond change(s) against the stored bond list (bond_changes)")
+        res["proton_transfers"] = [c for t in trajs for c in proton_transfers(t)]
+        moved = [c for c in res["proton_transfers"] if c["fraction_nearer_acceptor"] >= BOND_CHANGE_MIN_FRACTION]
+        if moved:
+            notes.append(f"labile hydrogen(s) (bond not stored) nearer the acceptor in >= 1 % of frames in "
+                         f"{len(moved)} trajectory(ies) (proton_transfers)")
 
     mse = static_mse(trajs, periodic)
     res["static_mse_A2"] = {str(h): v for h, v in mse.items()}

@@ -46,7 +46,15 @@ Whole-molecule motion (``motion``):
   factor, so the direction of the angular momentum is kept and its size follows the
   canonical temperature.
 
-Stored: positions (A), velocities (A/fs), the RDKit bonds in ``meta.json`` and
+Bonds: the RDKit bonds of the molecule, less the bond of every *labile* hydrogen: a hydrogen on
+O or N that sits in an intramolecular hydrogen bond in the MMFF geometry (H...O/N closer than
+``HBOND_MAX_A``: malonaldehyde's enol hydrogen, 1.85 A from the other oxygen; salicylic acid's
+phenol hydrogen, 1.70 A).  Such a proton transfers between its two heavy atoms at 500 K, so no fixed
+bond to either is true in every frame; the stored list holds only bonds that are.  The labile
+hydrogens are named in the provenance (``labile_hydrogens``: hydrogen, donor, acceptor) and the data
+report measures how often each sits nearer its acceptor (``proton_transfers``).
+
+Stored: positions (A), velocities (A/fs), the bonds above in ``meta.json`` and
 ``energies.npy`` (float64 [frames, 3]: potential, kinetic, NaN in kJ/mol;
 the thermostat exchanges energy, so there is no conserved energy to store).
 
@@ -101,6 +109,10 @@ DEFAULTS = {
     "motion": "none",  # "none": no rotation, 3N - 6 degrees of freedom; "thermal": turns freely (docstring)
 }
 MOTIONS = ("none", "thermal")
+# H...acceptor distance (A) in the MMFF geometry below which a hydrogen on O/N is in an intramolecular
+# hydrogen bond (malonaldehyde 1.85, salicylic acid 1.70); the geminal H...O contacts of a carboxyl group
+# or an amide (2.2-2.5 A) stay above it.
+HBOND_MAX_A = 2.0
 
 
 def check_params(params: dict) -> None:
@@ -129,6 +141,31 @@ def add_thermal_rotation(atoms, temperature_K: float, rng: np.random.Generator) 
     angular = axes @ (rng.normal(size=3) * np.sqrt(moments * units.kB * temperature_K))  # ASE units
     omega = np.linalg.solve(inertia, angular)
     atoms.set_momenta(atoms.get_momenta() + masses[:, None] * np.cross(omega, x))
+
+
+def labile_hydrogens(numbers, positions, bonds) -> list[dict]:
+    """Hydrogens on O/N in an intramolecular hydrogen bond (module docstring): each as
+    ``{"hydrogen", "donor", "acceptor"}`` (atom indices; the acceptor is the nearest other O/N)."""
+    numbers, positions = np.asarray(numbers), np.asarray(positions, dtype=np.float64)
+    polar = np.flatnonzero(np.isin(numbers, (7, 8)))
+    out = []
+    for i, j in bonds:
+        h, donor = (i, j) if numbers[i] == 1 else (j, i) if numbers[j] == 1 else (None, None)
+        if h is None or numbers[donor] not in (7, 8):
+            continue
+        others = polar[polar != donor]
+        if not len(others):
+            continue
+        dist = np.linalg.norm(positions[others] - positions[h], axis=1)
+        if dist.min() < HBOND_MAX_A:
+            out.append({"hydrogen": int(h), "donor": int(donor), "acceptor": int(others[np.argmin(dist)])})
+    return out
+
+
+def stored_bonds(bonds, labile: list[dict]) -> list[tuple[int, int]]:
+    """The bonds true in every frame: ``bonds`` less those of the labile hydrogens."""
+    gone = {frozenset((d["hydrogen"], d["donor"])) for d in labile}
+    return [(int(i), int(j)) for i, j in bonds if frozenset((int(i), int(j))) not in gone]
 
 
 def build_molecule(params: dict):
@@ -166,6 +203,7 @@ def simulate_trajectory(params: dict, seed: int, progress=None) -> dict:
     from threadpoolctl import threadpool_limits
 
     numbers, base, masses, bonds = build_molecule(params)
+    labile = labile_hydrogens(numbers, base, bonds)
     rng = np.random.default_rng(seed)
     centre = base.mean(0)
     start = (base - centre) @ random_rotation(rng).T + centre
@@ -211,7 +249,8 @@ def simulate_trajectory(params: dict, seed: int, progress=None) -> dict:
     engine = (f"tblite {version('tblite')} {params['method']} via ASE {ase.__version__}; "
               f"RDKit {rdkit.__version__} ETKDGv3 + MMFF94")
     return {"positions": positions, "velocities": velocities, "energies": energies,
-            "atomic_numbers": numbers, "masses": masses, "bonds": bonds, "engine": engine}
+            "atomic_numbers": numbers, "masses": masses, "bonds": stored_bonds(bonds, labile),
+            "labile_hydrogens": labile, "engine": engine}
 
 
 def generate_trajectory(directory, params: dict, index: int, seed: int, progress=None) -> None:
@@ -225,6 +264,7 @@ def generate_trajectory(directory, params: dict, index: int, seed: int, progress
                     "smiles": SMILES[params["molecule"]], "seed": seed, "trajectory_index": index,
                     "integrator": ("ASE Langevin (equilibration, fixcm=False), then Bussi (production, "
                                    + ("no rotation)" if params["motion"] == "none" else "thermal rotation)")),
+                    "labile_hydrogens": out["labile_hydrogens"],
                     "degrees_of_freedom": degrees_of_freedom(len(out["atomic_numbers"]), params["motion"]),
                     "energies_file": "energies.npy: [frames, 3] potential, kinetic, NaN (kJ/mol)",
                     "params": params},

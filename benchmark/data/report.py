@@ -116,6 +116,12 @@ def checks_markdown(checks: dict, json_name: str) -> list[str]:
                   "|---|---|---|---|---|"]
         lines += [f"| {b['trajectory']} | {b['hydrogen']} | {b['stored_partner']} | {b['nearer_to']} | "
                   f"{b['fraction_of_frames']} |" for b in checks["bond_changes"]]
+    if checks.get("proton_transfers"):
+        lines += ["", "Labile hydrogens (in an intramolecular hydrogen bond; their bond is not stored):", "",
+                  "| trajectory | hydrogen | donor | acceptor | fraction of frames nearer the acceptor |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {b['trajectory']} | {b['hydrogen']} | {b['donor']} | {b['acceptor']} | "
+                  f"{b['fraction_nearer_acceptor']} |" for b in checks["proton_transfers"]]
     return lines + [""]
 
 
