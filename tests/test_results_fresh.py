@@ -14,7 +14,7 @@ from benchmark.io import read_json, sha256_file
 from benchmark.report.cross_paper import HEADLINE, headline, readme_headline, write_headline
 from benchmark.report.figure_series import figure_data, write_figures
 from benchmark.report.leaderboard import render_tables
-from benchmark.report.spectrum import fig4_cell, plot_fig4
+from benchmark.report.spectrum import fig4_cell, figure_mismatch, plot_fig4
 from benchmark.report.task_tables import task_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,16 +99,12 @@ def test_fig4_not_stale(committed):
         pytest.skip("the default suite has no gfnode model for Fig. 4")
     png = ROOT / "results" / "plots" / "gfnode_fig4.png"
     fix = f"regenerate with `snakemake --cores 2 {png.relative_to(ROOT)}` (or `mdhorizon spectrum`)"
-    run_path = suite.run_path(cell)
-    if not run_path.exists():
-        assert not png.exists(), f"{png} exists but the run it analyses, {run_path}, does not"
+    if not suite.run_path(cell).exists():
+        assert not png.exists(), f"{png} exists but the run it analyses, {suite.run_path(cell)}, does not"
         return
-    assert png.exists() and png.with_suffix(".json").exists(), f"{png} missing: {fix}"
-    data, run = read_json(png.with_suffix(".json")), read_json(run_path)
-    assert data["cell"] == cell.__dict__, f"{png} analyses another cell: {fix}"
-    for key in ("config_hash", "train_seconds", "dataset_sha256"):
-        if key in data["source"]:
-            assert data["source"][key] == run[key], f"{png}: {key} differs from {run_path}: {fix}"
+    problem = figure_mismatch(suite)
+    assert problem is None, f"{problem}: {fix}"
+    data = read_json(png.with_suffix(".json"))
     model = suite.model_path(cell)
     if model.exists():  # where the model is at hand: the very file
         assert sha256_file(model) == data["source"]["model_sha256"], f"{png} was drawn from another model: {fix}"

@@ -69,6 +69,41 @@ def fig4_outputs(suite: Suite) -> list[Path]:
     return [plots / f"{NAME}.png", plots / f"{NAME}.json"]
 
 
+def figure_mismatch(suite: Suite) -> str | None:
+    """Why the committed figure does not go with the committed run of its cell (None: it does).
+
+    The figure is drawn from a trained model, which lives in work/ and is never committed; its JSON
+    records the run's config hash, train time and data checksum, compared here with the run file."""
+    from benchmark.io import read_json
+
+    cell = fig4_cell(suite)
+    png = suite.results_dir / "plots" / f"{NAME}.png"
+    run_path = suite.run_path(cell)
+    if not png.exists() or not png.with_suffix(".json").exists():
+        return f"{png} or its .json is missing"
+    if not run_path.exists():
+        return f"{png} exists but the run it analyses, {run_path}, does not"
+    data, run = read_json(png.with_suffix(".json")), read_json(run_path)
+    if data["cell"] != cell.__dict__:
+        return f"{png} analyses another cell"
+    for key in ("config_hash", "train_seconds", "dataset_sha256"):
+        if key in data["source"] and data["source"][key] != run[key]:
+            return f"{png}: {key} differs from {run_path}"
+    return None
+
+
+def fig4_inputs(suite: Suite) -> list[Path]:
+    """The Snakemake inputs of the figure: its cell's model, split and run, except on a checkout
+    without the model (a fresh clone: models are never committed) whose committed figure goes with
+    the committed run: then nothing, so that no clone retrains a model only to redraw a figure that
+    is already current.  Delete the figure (or train the model) to redraw it."""
+    cell = fig4_cell(suite)
+    model = suite.model_path(cell)
+    if not model.exists() and figure_mismatch(suite) is None:
+        return []
+    return [model, suite.split_path(cell.task, cell.dataset), suite.run_path(cell)]
+
+
 # ------------------------------------------------------------------ the numbers
 def dense_offsets(delta_frame: int, max_points: int) -> np.ndarray:
     """Uniform offsets stride, 2 stride, ... <= delta_frame (frames), at most ``max_points``."""
