@@ -17,6 +17,7 @@ from benchmark.graph import molecular_graph
 from benchmark.perf.cases import WAVELET_ATOMS, WINDOW_FRAMES, K, context_for, subset_atoms
 from benchmark.perf.measure import n_params, timed_predict
 from benchmark.perf.variants import build, is_fitted, observed_frames, suite_variants
+from benchmark.stats import TRIVIAL_BASELINES
 from methods import TorchMethod
 from methods.nn.model import GraphModel
 
@@ -112,13 +113,16 @@ def system_context(suite, variant: str, sys_: dict):
 
 
 def system_variants(suite, dataset: str) -> list[str]:
-    """The fitted variants the suite runs on ``dataset`` (in suite order)."""
+    """The fitted variants the suite runs on ``dataset`` (in suite order); the trivial baselines
+    (``benchmark.stats.TRIVIAL_BASELINES``: the mean structure is fitted, but only as a statistic of the
+    training frames) are not timed."""
     names = []
     for task, entry in suite.tasks.items():
         if dataset in entry.datasets:
             names += [m for m in suite.task_methods(task) if m not in names]
     variants = suite_variants(suite)
-    return [v for v in suite.methods if v in names and is_fitted(variants[v][0])]
+    return [v for v in suite.methods
+            if v in names and is_fitted(variants[v][0]) and variants[v][0] not in TRIVIAL_BASELINES]
 
 
 def predict_cost(suite, variant: str, sys_: dict):
