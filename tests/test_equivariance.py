@@ -24,6 +24,8 @@ EQUIVARIANT = [
     ("gfnode", {}),
     ("gfnode", {"no_fourier": True}),
     ("gfnode", {"no_ode": True}),
+    ("gfnode", {"time_embedding": "slot"}),
+    ("gfnode", {"time_embedding": "frames"}),
 ]
 
 
@@ -74,7 +76,11 @@ def _box_rotation(box):
 
 
 @pytest.mark.parametrize("dataset", ["chain", "lj"])
-@pytest.mark.parametrize("name,params", EQUIVARIANT, ids=[f"{n}{''.join('-' + k for k in p)}" for n, p in EQUIVARIANT])
+def _id(name, params):
+    return name + "".join(f"-{k}" + ("" if v is True else f"={v}") for k, v in params.items())
+
+
+@pytest.mark.parametrize("name,params", EQUIVARIANT, ids=[_id(n, p) for n, p in EQUIVARIANT])
 def test_equivariance(tiny_tasks, dataset, name, params):
     train, _, test = tiny_tasks[dataset]
     model = _model(name, params, train)
