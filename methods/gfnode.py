@@ -28,15 +28,18 @@ Variants (parameters; the defaults keep the committed runs' behaviour, so a
 committed config still means what it computed):
 
 * ``time_embedding``: what the decoder's sinusoidal time embedding embeds.
-  ``offset`` (default): tau * ``time_scale``, the query offset as a fraction of
-  the horizon (a deviation, see below); ``slot``: the index 0..K-1 of the
-  query time among the K of a sample (the Table 1 description of a temporal
-  positional encoding; under irregular sampling it no longer tells the decoder
-  *when* a slot is, only the ODE does; in protocol B the index within a chunk
-  of ``train_queries`` times); ``frames``: the raw offset in stored frames
-  (1..delta_frame), what the authors' code embeds (``get_timestep_embedding(
-  timeframes)`` in ``model/fourier_md.py``).  Only the embedding's input
-  changes; the parameter shapes are the same for all three.
+  ``offset`` (default): tau * ``time_scale``, the query offset as a fraction
+  of the horizon (a deviation, see below).  ``slot``: the index 0..K-1 of the
+  query time among the K of a sample, the "temporal positional encoding" of
+  the paper's decoder (arXiv 2411.01600; the ICLR text gives only
+  ``time_emb_dim: 32``); under irregular sampling it no longer tells the
+  decoder *when* a slot is (only the ODE knows); protocol B's K query times
+  are split into strided groups of ``train_queries`` times (offsets j,
+  j + K/8, ..., as EGNO's), so each group's slots span the horizon as in
+  training.  ``frames``: the raw offset in stored frames (1..delta_frame),
+  what the authors' code embeds (``get_timestep_embedding(timeframes)`` in
+  ``model/fourier_md.py``).  Only the embedding's input changes; the
+  parameter shapes are the same for all three.
 * ``no_fourier_weights`` (with ``no_fourier``): ``shared`` (default) one
   weight matrix for all atoms, a deviation (below); ``per_atom``: one weight
   matrix per atom index, [n_atoms, F, F] and [n_atoms, 2, 2], as the authors'
@@ -123,6 +126,8 @@ class GFNODEModel(GraphModel):
             raise ValueError("no_fourier and no_ode cannot both be set (as in the authors' code)")
         self.num_modes, self.no_fourier, self.no_ode = num_modes, no_fourier, no_ode
         self.time_emb_dim, self.time_scale, self.time_embedding = time_emb_dim, time_scale, time_embedding
+        if time_embedding == "slot":  # slots as in training: K query times in strided groups of train_queries
+            self.fixed_chunk = self.train_queries
         self.embedding = nn.Linear(2, self.hidden)
         self.encoder = EGNN(self.hidden, n_layers, edge_dim=1)
         if not no_fourier:

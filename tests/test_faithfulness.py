@@ -29,6 +29,9 @@ def test_time_input_of_each_embedding(tiny_tasks):
         model = _model("gfnode", {"time_embedding": kind}, train)
         inputs[kind] = model.time_input(tau)
     assert torch.equal(inputs["slot"], torch.tensor([[0.0, 1.0, 2.0], [0.0, 1.0, 2.0]], dtype=torch.float64))
+    # long query lists (protocol B) are cut into groups of the training slots only for the slot embedding
+    assert _model("gfnode", {"time_embedding": "slot"}, train).fixed_chunk == train.offsets.shape[1]
+    assert _model("gfnode", {}, train).fixed_chunk is None
     torch.testing.assert_close(inputs["offset"], tau * 1000.0)  # time_scale
     torch.testing.assert_close(inputs["frames"], tau * train.spec.delta_frame)  # the offset in frames
 
