@@ -75,11 +75,11 @@ def _box_rotation(box):
     return torch.diag(torch.tensor([-1.0, -1.0, 1.0], dtype=torch.float64))
 
 
-@pytest.mark.parametrize("dataset", ["chain", "lj"])
 def _id(name, params):
     return name + "".join(f"-{k}" + ("" if v is True else f"={v}") for k, v in params.items())
 
 
+@pytest.mark.parametrize("dataset", ["chain", "lj"])
 @pytest.mark.parametrize("name,params", EQUIVARIANT, ids=[_id(n, p) for n, p in EQUIVARIANT])
 def test_equivariance(tiny_tasks, dataset, name, params):
     train, _, test = tiny_tasks[dataset]
