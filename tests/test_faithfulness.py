@@ -9,6 +9,7 @@ import dataclasses
 
 import pytest
 import torch
+from test_learnability import FALL, LR, fall, overfit_losses
 
 from methods import Budget, make_method
 from methods.gfnode import GFNODEMethod
@@ -148,6 +149,17 @@ def test_per_atom_weights_keep_rotation_and_translation_equivariance(tiny_tasks)
     out_t = _predict(model, _rotated(ctx, rot, shift), qt)
     assert (out - ctx.positions[:, None]).abs().max() > 1e-3  # not vacuous
     assert (out_t - (out @ rot.T + shift)).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("params", [{"time_embedding": "slot"}, {"time_embedding": "frames"},
+                                    {"no_fourier": True, "no_fourier_weights": "per_atom"}],
+                         ids=["slot", "frames", "no_fourier-per_atom"])
+def test_gfnode_variants_overfit_one_batch(tiny_tasks, params, tmp_path):
+    """Each variant can learn: tests/test_learnability.py's check (loss falls 10x on one fixed batch)."""
+    train, val, _ = tiny_tasks["chain"]
+    method = make_method("gfnode", {**GFNODEMethod.test_params, **params, "lr": LR, "batch_size": 1})
+    losses = overfit_losses(method, train, val, tmp_path)
+    assert fall(losses) >= FALL, f"{params}: fell {fall(losses):.2f}x"
 
 
 # --------------------------------------------------------------------------- equal optimiser steps
