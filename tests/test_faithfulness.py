@@ -9,8 +9,10 @@ import dataclasses
 
 import pytest
 import torch
+import yaml
 from test_learnability import FALL, LR, fall, overfit_losses
 
+from benchmark.config import SUITES_DIR, ConfigError, load_suite
 from methods import Budget, make_method
 from methods.gfnode import GFNODEMethod
 
@@ -94,9 +96,14 @@ def test_default_embedding_is_the_committed_one():
 
 @pytest.mark.parametrize("params,key", [({"time_embedding": "index"}, "time_embedding"),
                                         ({"no_fourier_weights": "atoms"}, "no_fourier_weights")])
-def test_unknown_variant_is_refused(params, key):
+def test_unknown_variant_is_refused(params, key, tmp_path):
     with pytest.raises(ValueError, match=key):
         make_method("gfnode", params)
+    raw = yaml.safe_load((SUITES_DIR / "smoke.yaml").read_text())
+    raw["methods"]["gfnode"]["params"].update(params)
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=rf"methods\.gfnode\.params: {key} must be one of"):
+        load_suite(str(tmp_path / "s.yaml"))
 
 
 # --------------------------------------------------------------------------- GF-NODE no_fourier weights
