@@ -181,7 +181,9 @@ REPORT_CATEGORY = {"gfnode": "GF-NODE (Sun et al.)", "domino": "DoMiNO (Sun et a
 
 def reported(paths, caption=None):
     return [report(p, caption=caption or f"configs/report/{Path(p).stem}.rst",
-                   category=REPORT_CATEGORY.get(Path(p).stem.split("_")[0], "Per-task tables")) for p in paths]
+                   category=REPORT_CATEGORY.get(Path(p).stem.split("_")[0], "Per-task tables"))
+            if Path(p).parent.name != "curves"  # learning curves (benchmark/report/curves.py): one caption
+            else report(p, caption="configs/report/learning_curves.rst", category="Learning curves") for p in paths]
 
 
 rule tables:

@@ -157,6 +157,9 @@ class TorchMethod(Method):
     """
 
     perf_setup: ClassVar[Callable[..., dict]]  # optional, no default (see above)
+    # what ``validation_error`` measures: "mse" (position MSE, A^2) or the name of another score
+    # (the learning-curve figures draw other scores on their own axis)
+    validation_score: ClassVar[str] = "mse"
 
     defaults: ClassVar[dict] = {
         "epochs": 100, "batch_size": 50, "lr": 1e-4, "weight_decay": 1e-15,

@@ -18,6 +18,13 @@ Adam lr 1e-4, weight decay 1e-15, StepLR(2500, 0.5), MSE loss; weights of the
 h convolution drawn U(0, 1)/(F*F), of the x convolution 0.1*U(0, 1), as in the
 authors' code.
 
+Optimiser steps: under a step budget (``budget.steps``, :mod:`benchmark.training`) EGNO takes
+the task's steps like every trained method, whatever its batch (the trainer counts optimiser
+steps and starts a new pass over the training windows when one ends; tests/test_faithfulness.py
+counts them); with its published batch of 100 it sees twice the samples per step of GF-NODE's 50.
+Under the older epoch budgets the batch of 100 gave it half the steps of the batch-50 methods
+(500 windows x 20 epochs: 100 steps against 200).
+
 Deviations from the authors' code, and why:
 * ``use_time_conv`` is ON by default, as in the paper; the authors' MD17
   script leaves it off by default (which makes EGNO an EGNN over slots);

@@ -323,6 +323,7 @@ class ITO(TorchMethod):
     description = "ITO: conditional DDPM transition density p(x_{t+tau}|x_t, tau), PaiNN nets; 1-step or rollout"
     paper = "Schreiner, Winther & Olsson, NeurIPS 2023 (ITO); DDPM (Ho 2020) + DDIM (Song 2021); PaiNN"
     protocols = ("window", "extrapolate")
+    validation_score = "denoising loss"  # validation_error: EMA denoising loss, not a position MSE
     defaults = {
         "epochs": 50, "batch_size": 128, "lr": 1e-3, "weight_decay": 0.0, "grad_clip": 1.0, "eval_every": 5,
         "lr_step": 0, "lr_gamma": 1.0,

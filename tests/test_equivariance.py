@@ -24,6 +24,8 @@ EQUIVARIANT = [
     ("gfnode", {}),
     ("gfnode", {"no_fourier": True}),
     ("gfnode", {"no_ode": True}),
+    ("gfnode", {"time_embedding": "slot"}),
+    ("gfnode", {"time_embedding": "frames"}),
 ]
 
 
@@ -73,8 +75,12 @@ def _box_rotation(box):
     return torch.diag(torch.tensor([-1.0, -1.0, 1.0], dtype=torch.float64))
 
 
+def _id(name, params):
+    return name + "".join(f"-{k}" + ("" if v is True else f"={v}") for k, v in params.items())
+
+
 @pytest.mark.parametrize("dataset", ["chain", "lj"])
-@pytest.mark.parametrize("name,params", EQUIVARIANT, ids=[f"{n}{''.join('-' + k for k in p)}" for n, p in EQUIVARIANT])
+@pytest.mark.parametrize("name,params", EQUIVARIANT, ids=[_id(n, p) for n, p in EQUIVARIANT])
 def test_equivariance(tiny_tasks, dataset, name, params):
     train, _, test = tiny_tasks[dataset]
     model = _model(name, params, train)

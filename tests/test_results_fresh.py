@@ -70,16 +70,17 @@ def test_regenerated_byte_for_byte(committed, tmp_path):
         written[f"tables/{task}.md"] = task_table(suite, table, task).encode()
     written.update({f"tables/{tid}.md": text.encode() for tid, text in render_tables(suite, table).items()})
     plots = tmp_path / "plots"
-    for png in write_figures(suite, table, plots):
-        written[f"plots/{png.name}"] = png.read_bytes()
-        written[f"plots/{png.stem}.json"] = png.with_suffix(".json").read_bytes()
+    for png in write_figures(suite, table, plots):  # the learning curves in plots/curves/
+        rel = png.relative_to(plots)
+        written[f"plots/{rel.as_posix()}"] = png.read_bytes()
+        written[f"plots/{rel.with_suffix('.json').as_posix()}"] = png.with_suffix(".json").read_bytes()
     fig4 = results / "plots" / "gfnode_fig4.json"
     if fig4.exists():  # drawn from a trained model (not committed): redrawn from its committed series
         plot_fig4(read_json(fig4), plots / "gfnode_fig4.png")
         for suffix in (".png", ".json"):
             written[f"plots/gfnode_fig4{suffix}"] = (plots / "gfnode_fig4").with_suffix(suffix).read_bytes()
     committed_files = {str(p.relative_to(results)) for p in results.glob("tables/*.md")}
-    committed_files |= {str(p.relative_to(results)) for p in results.glob("plots/*.png")}
+    committed_files |= {str(p.relative_to(results)) for p in results.glob("plots/**/*.png")}
     assert committed_files <= set(written), f"committed but not generated: {sorted(committed_files - set(written))}"
     stale = [name for name, data in sorted(written.items()) if (results / name).read_bytes() != data]
     assert not stale, f"not what the committed metrics generate: {stale}; {FIX}"

@@ -38,6 +38,16 @@ def test_smoke_suite_end_to_end(tmp_path):
             assert run["steps"] == 6 and run["stop_reason"] == "budget", path
             assert [p["step"] for p in run["val_curve"]] == [3, 6], path
     assert set(test["seed"]) == {0, 1}
+    # learning curves: a figure per cell, a line per trained method and seed (benchmark/report/curves.py)
+    for task in suite.tasks:
+        curves = read_json(results / "plots" / "curves" / f"{task}_lj_tiny.json")
+        assert (results / "plots" / "curves" / f"{task}_lj_tiny.png").exists()
+        trained = {v for v in suite.task_methods(task) if suite.methods[v].trained}
+        assert set(curves["methods"]) == trained, task
+        for v, seeds in curves["methods"].items():  # a seed-independent method's copies are not redrawn
+            assert len(seeds) == (2 if suite.methods[v].seed_dependent else 1), (task, v)
+            assert all([p[0] for p in c["points"]] == [3, 6] for c in seeds.values()), (task, v)
+        assert set(curves["levels"]) == {"static"}
     md = (results / "tables" / "lj_window.md").read_text()
     for method in ("static", "constant_velocity"):
         row = next(line for line in md.splitlines() if line.startswith(f"| {method} |"))

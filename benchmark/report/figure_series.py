@@ -11,6 +11,7 @@ import pandas as pd
 from benchmark.config import Cell, Suite
 from benchmark.io import read_json
 from benchmark.report.cells import cell, tasks_for
+from benchmark.report.curves import curve_data, write_curves
 from benchmark.report.figures import plot_levels, plot_lines, plot_ramachandran
 
 
@@ -88,14 +89,17 @@ FIGURES = {
 
 
 def figure_data(suite: Suite, table: pd.DataFrame) -> dict[str, dict]:
-    """The series of every figure, as its JSON sidecar holds them."""
-    return {name: json.loads(json.dumps(series(suite, table))) for name, (series, _) in FIGURES.items()}
+    """The series of every figure, as its JSON sidecar holds them (the learning curves' names are
+    ``curves/<task>_<dataset>``, :mod:`benchmark.report.curves`)."""
+    data = {name: series(suite, table) for name, (series, _) in FIGURES.items()} | curve_data(suite, table)
+    return json.loads(json.dumps(data))
 
 
 def write_figures(suite: Suite, table: pd.DataFrame, plots: Path) -> list[Path]:
-    """Draw every figure into ``plots`` (PNG + JSON sidecar); the PNG paths."""
+    """Draw every figure into ``plots`` (PNG + JSON sidecar), the learning curves into ``plots/curves``;
+    the PNG paths."""
     written = []
-    for name, data in figure_data(suite, table).items():
-        FIGURES[name][1](data, plots / f"{name}.png")
+    for name, (series, draw) in FIGURES.items():
+        draw(json.loads(json.dumps(series(suite, table))), plots / f"{name}.png")
         written.append(plots / f"{name}.png")
-    return written
+    return written + write_curves(suite, table, plots)

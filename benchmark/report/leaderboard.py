@@ -23,6 +23,7 @@ from benchmark.aggregate import read_metrics
 from benchmark.config import Suite
 from benchmark.io import write_text
 from benchmark.report.cross_paper import README, cross_paper, write_headline
+from benchmark.report.curves import curve_outputs
 from benchmark.report.figure_series import FIGURES, write_figures
 from benchmark.report.paper_tables import leakage, paper_table
 from benchmark.report.spectrum import fig4_cell
@@ -56,6 +57,7 @@ def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
     lines += ["- per task: " + ", ".join(f"[{t}](tables/{t}.md)" for t in suite.tasks), "",
               "## Figures", ""]
     lines += [f"![{name}](plots/{name}.png)" for name in FIGURES]
+    lines += [f"- learning curves: [{p.stem}](plots/curves/{p.name})" for p in curve_outputs(suite)]
     c = fig4_cell(suite)
     if c is not None:  # drawn from the trained model (rule gfnode_fig4), not from metrics.csv
         lines += ["", f"GF-NODE Fig. 4, from the trained `{c.variant}` model of `{c.task}` / `{c.dataset}` seed "
@@ -86,4 +88,4 @@ def write_leaderboard(suite: Suite) -> list[Path]:
 def leaderboard_outputs(suite: Suite) -> list[Path]:
     """What ``write_leaderboard`` writes (the Snakefile's rule ``leaderboard``), README aside."""
     return ([suite.tables_dir / f"{t}.md" for t in TABLES] + [suite.results_dir / "plots" / f"{f}.png" for f in FIGURES]
-            + [suite.results_dir / "LEADERBOARD.md"])
+            + curve_outputs(suite) + [suite.results_dir / "LEADERBOARD.md"])
