@@ -211,11 +211,10 @@ def read_window_errors(run: dict) -> dict | None:
             "metric": art["metric"], "convention": art["convention"]}
 
 
-def skill_from_runs(runs: list[dict], baseline_runs: list[dict], **kw) -> dict | None:
-    """:func:`skill_by_offset` of a cell from its run files: ``runs`` (one per seed) against
-    ``baseline_runs`` (the baseline's run files of the same cell, averaged over seeds), paired on the
-    same test windows; ``kw`` as :func:`bootstrap_skill` (``block_frames`` for a single test
-    trajectory).  None when a run file has no per-window errors (old runs, failed runs)."""
+def paired_window_errors(runs: list[dict], baseline_runs: list[dict]) -> tuple[list[dict], list[dict]] | None:
+    """The per-window errors (:func:`read_window_errors`) of ``runs`` and of ``baseline_runs``, checked
+    to describe the same test windows (a paired comparison needs them); None when a run file has none
+    (old runs, failed runs)."""
     mine = [read_window_errors(r) for r in runs]
     base = [read_window_errors(r) for r in baseline_runs]
     if not mine or not base or any(w is None for w in mine + base):
@@ -226,5 +225,17 @@ def skill_from_runs(runs: list[dict], baseline_runs: list[dict], **kw) -> dict |
                 and w["mse"].shape == ref["mse"].shape):
             raise ValueError("method and baseline runs were evaluated on different test windows; "
                              "rebuild the split and rerun both")
+    return mine, base
+
+
+def skill_from_runs(runs: list[dict], baseline_runs: list[dict], **kw) -> dict | None:
+    """:func:`skill_by_offset` of a cell from its run files: ``runs`` (one per seed) against
+    ``baseline_runs`` (the baseline's run files of the same cell, averaged over seeds), paired on the
+    same test windows; ``kw`` as :func:`bootstrap_skill` (``block_frames`` for a single test
+    trajectory).  None when a run file has no per-window errors (old runs, failed runs)."""
+    paired = paired_window_errors(runs, baseline_runs)
+    if paired is None:
+        return None
+    mine, base = paired
     baseline = np.mean([w["mse"] for w in base], axis=0)
-    return skill_by_offset(np.stack([w["mse"] for w in mine]), baseline, ref["traj"], ref["t0"], **kw)
+    return skill_by_offset(np.stack([w["mse"] for w in mine]), baseline, base[0]["traj"], base[0]["t0"], **kw)

@@ -22,6 +22,7 @@ import pandas as pd
 from benchmark.aggregate import read_metrics
 from benchmark.config import Suite
 from benchmark.io import write_text
+from benchmark.report.claims import claims_table
 from benchmark.report.cross_paper import README, cross_paper, write_headline
 from benchmark.report.curves import curve_outputs
 from benchmark.report.figure_series import FIGURES, write_figures
@@ -36,6 +37,7 @@ TABLES = {
                                                            "domino_table1", "gfnode_table3", "domino_table3")},
     "cross_paper": cross_paper,
     "leakage": leakage,
+    "claims": claims_table,
 }
 
 
@@ -44,10 +46,17 @@ def render_tables(suite: Suite, table: pd.DataFrame) -> dict[str, str]:
     return {tid: draw(suite, table) for tid, draw in TABLES.items()}
 
 
+def claims_line() -> list[str]:
+    """The link to the papers' claims, tested (``results/tables/claims.md``), near the top of LEADERBOARD.md."""
+    return ["The papers' claims, tested on these numbers (supported, contradicted, not separable or not "
+            "testable, cell by cell): [claims](tables/claims.md).", ""]
+
+
 def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
     """``results/LEADERBOARD.md``: the board's status, links to its tables and figures, the cross-paper matrix."""
     lines = ["# mdhorizon leaderboard", "",
              f"Suite `{suite.name}` ({suite.description}); seeds {suite.seeds}.", "",
+             *claims_line(),
              "## Status", "", *status_lines(suite, table),
              "", "Reproduce any cell with the command in the `command` column of `runs.csv`, e.g. "
              "`snakemake --cores 2 results/runs/<task>/<dataset>/<method>/seed0.json --forcerun train_cell`; "
