@@ -24,6 +24,7 @@ from benchmark.config import Suite
 from benchmark.io import write_text
 from benchmark.report.cross_paper import README, cross_paper, write_headline
 from benchmark.report.figure_series import FIGURES, write_figures
+from benchmark.report.horizon import predictability_horizon
 from benchmark.report.paper_tables import leakage, paper_table
 from benchmark.report.spectrum import fig4_cell
 from benchmark.report.status import status_lines
@@ -35,6 +36,7 @@ TABLES = {
                                                            "domino_table1", "gfnode_table3", "domino_table3")},
     "cross_paper": cross_paper,
     "leakage": leakage,
+    "predictability_horizon": predictability_horizon,
 }
 
 
