@@ -229,7 +229,7 @@ def encode_rows(values: np.ndarray, digits: int = 3) -> list[str]:
 
 def decode_rows(rows: list[str]) -> np.ndarray:
     """Inverse of :func:`encode_rows`: [S, K] float64."""
-    return np.array([[float(v) for v in row.split()] for row in rows], dtype=np.float64)
+    return np.array(" ".join(rows).split(), dtype=np.float64).reshape(len(rows), -1)
 
 
 def read_window_errors(run: dict) -> dict | None:

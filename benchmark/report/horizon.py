@@ -34,6 +34,7 @@ reaches zero the baseline itself is at the ceiling.  MSE here is the raw squared
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -153,13 +154,10 @@ def system_ladder(task: str, dataset: str, runs: dict, block_frames: int | None 
     why = no_interval_reason(traj, t0, block_frames)
     if why:
         system.note = f"No interval: {why}."
-    weights: dict = {}
+    draws, system.scheme = ({}, None) if why else resampled_skills(paired, B, traj, t0, block_frames, n_boot)
     for v, E in paired.items():
         valid = cell_valid([x for r in runs[v] for x in _test_rows(r, "valid")])
-        if not why and E.shape[0] not in weights:
-            weights[E.shape[0]] = bootstrap_weights(traj, t0, E.shape[0], block_frames=block_frames, n_boot=n_boot)
-            system.scheme = weights[E.shape[0]][2]
-        methods[v] = method_ladder(v, E, B, weights.get(E.shape[0]), sat, valid, system.rungs_ps)
+        methods[v] = method_ladder(v, E, B, draws.get(v), sat, valid, system.rungs_ps)
     return system
 
 
@@ -178,25 +176,41 @@ def no_interval_reason(traj, t0, block_frames: int | None) -> str | None:
     return None
 
 
-def method_ladder(variant: str, E: np.ndarray, B: np.ndarray, weights, sat: list, valid: bool | None,
-                  rungs_ps: list) -> MethodLadder:
+def resampled_skills(paired: dict, B: np.ndarray, traj, t0, block_frames: int | None,
+                     n_boot: int) -> tuple[dict, str]:
+    """Every method's skill per rung in every bootstrap draw, variant -> [n_boot, R], and the scheme:
+    the draws of :func:`benchmark.stats.bootstrap_weights` (those of ``bootstrap_skill``, one set per
+    number of seeds), the errors of all methods summed over each draw's windows in one product."""
+    out, scheme = {}, None
+    for n_seeds in sorted({E.shape[0] for E in paired.values()}):
+        group = [v for v, E in paired.items() if E.shape[0] == n_seeds]
+        W, C, scheme, _ = bootstrap_weights(traj, t0, n_seeds, block_frames=block_frames, n_boot=n_boot)
+        # [S, seeds * R] per method, then the baseline's [S, R]: one matrix product for the whole group
+        flats = [np.where(np.isfinite(paired[v]), paired[v], 0.0).transpose(1, 0, 2).reshape(len(B), -1)
+                 for v in group]
+        sums = np.split(W @ np.concatenate(flats + [B], axis=1), np.cumsum([f.shape[1] for f in flats]), axis=1)
+        for v, drawn in zip(group, sums[:-1]):
+            num = np.einsum("bs,bsr->br", C, drawn.reshape(len(W), n_seeds, -1)) / n_seeds
+            with np.errstate(invalid="ignore", divide="ignore"):
+                # rounded so that errors equal to the baseline's score exactly 0, whatever the summation order
+                draws = np.round(1.0 - num / sums[-1], 12)
+            draws[:, ~np.isfinite(paired[v]).all(axis=(0, 1))] = np.nan
+            out[v] = draws
+    return out, scheme
+
+
+def method_ladder(variant: str, E: np.ndarray, B: np.ndarray, draws: np.ndarray | None, sat: list,
+                  valid: bool | None, rungs_ps: list) -> MethodLadder:
     """Skill per rung with its interval and the horizon (module docstring's rule) of errors ``E``
-    [seeds, S, R] against the best baseline's ``B`` [S, R]; ``weights`` from
-    :func:`benchmark.stats.bootstrap_weights` (None: no interval, and no horizon)."""
+    [seeds, S, R] against the best baseline's ``B`` [S, R]; ``draws`` [n_boot, R] its skill in every
+    bootstrap draw (:func:`resampled_skills`; None: no interval, and no horizon)."""
     R = B.shape[1]
     finite = np.isfinite(E).all(axis=(0, 1))
     value = [skill(float(E[:, :, k].mean()), float(B[:, k].mean())) if finite[k] else float("nan") for k in range(R)]
     out = MethodLadder(variant, "ok", value, [float("nan")] * R, [float("nan")] * R)
-    if weights is None:
+    if draws is None:
         out.status = "no interval"
         return out
-    W, C, _, _ = weights
-    n_seeds = E.shape[0]
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        num = np.einsum("bs,bsr->br", C, np.einsum("bn,snr->bsr", W, np.where(np.isfinite(E), E, 0.0))) / n_seeds
-        # [n_boot, R]; rounded so that errors equal to the baseline's score exactly 0, whatever the summation order
-        draws = np.round(1.0 - num / (W @ B), 12)
-    draws[:, ~finite] = np.nan
     alpha = (1.0 - CONFIDENCE) / 2
     for k in np.flatnonzero(finite):
         out.low[k], out.high[k] = (float(q) for q in np.nanquantile(draws[:, k], [alpha, 1.0 - alpha]))
@@ -222,12 +236,27 @@ def system_ladders(suite: Suite, table: pd.DataFrame, n_boot: int = 2000) -> lis
     out = []
     for task, entry in suite.tasks.items():
         for d in suite.task_datasets(task):
-            runs = {v: [read_json(suite.run_path(Cell(task, d, v, s))) for s in sorted(seeds.get((task, d, v), []))]
-                    for v in suite.task_methods(task)}
-            system = system_ladder(task, d, runs, entry.block_frames, n_boot)
+            files = tuple((v, tuple(_file_key(suite.run_path(Cell(task, d, v, s)))
+                                    for s in sorted(seeds.get((task, d, v), []))))
+                          for v in suite.task_methods(task))
+            system = _cached_system(task, d, files, entry.block_frames, n_boot)
             if system is not None:
                 out.append(system)
     return out
+
+
+def _file_key(path) -> tuple:
+    """A run file as a cache key: its path, modification time and size."""
+    stat = path.stat()
+    return str(path), stat.st_mtime_ns, stat.st_size
+
+
+@lru_cache(maxsize=64)
+def _cached_system(task: str, dataset: str, files: tuple, block_frames: int | None, n_boot: int):
+    """:func:`system_ladder` of run files given as ``(variant, ((path, mtime, size), ...))``: the table and
+    the figure of one ``mdhorizon leaderboard`` read and resample each system once."""
+    runs = {v: [read_json(key[0]) for key in keys] for v, keys in files}
+    return system_ladder(task, dataset, runs, block_frames, n_boot)
 
 
 # ---------------------------------------------------------------- the table
