@@ -144,6 +144,7 @@ def system_ladder(task: str, dataset: str, runs: dict, block_frames: int | None 
         system.note = "No trivial baseline with ladder errors in this system: no skill."
         for v in paired:
             methods[v] = MethodLadder(v, "no baseline")
+        system.methods = {v: methods[v] for v in runs}  # the suite's order
         return system
     base_mean = {b: paired[b].mean(axis=0) for b in baselines}  # [S, R], averaged over seeds
     best = [min(baselines, key=lambda b: float(base_mean[b][:, k].mean())) for k in range(R)]
@@ -158,6 +159,7 @@ def system_ladder(task: str, dataset: str, runs: dict, block_frames: int | None 
     for v, E in paired.items():
         valid = cell_valid([x for r in runs[v] for x in _test_rows(r, "valid")])
         methods[v] = method_ladder(v, E, B, draws.get(v), sat, valid, system.rungs_ps)
+    system.methods = {v: methods[v] for v in runs}  # the suite's order
     return system
 
 
