@@ -176,7 +176,8 @@ rule aggregate:
 # `snakemake --report results/report.html` bundles the tables and figures below: one category
 # per paper, captions from configs/report/<name>.rst (the per-task tables share task_table.rst).
 REPORT_CATEGORY = {"gfnode": "GF-NODE (Sun et al.)", "domino": "DoMiNO (Sun et al.)", "cross": "Cross-paper",
-                   "leakage": "Cross-paper", "claims": "Cross-paper", "LEADERBOARD": "Leaderboard"}
+                   "leakage": "Cross-paper", "claims": "Cross-paper", "LEADERBOARD": "Leaderboard",
+                   "predictability": "Predictability horizon", "skill": "Predictability horizon"}
 
 
 def reported(paths, caption=None):

@@ -16,7 +16,7 @@ import yaml
 
 from benchmark.data.registry import KINDS, resolve_params
 from benchmark.errors import UserError
-from benchmark.specs import TaskError, make_spec
+from benchmark.specs import TaskError, check_rungs, default_rungs, make_spec
 from benchmark.suite import (
     Cell,
     DatasetEntry,
@@ -220,14 +220,26 @@ def load_suite(name_or_path: str = "default", work_dir: str | None = None, resul
         except (TaskError, TypeError) as exc:
             _fail(path, f"tasks.{task}.params", str(exc))
         specs[task] = spec
+        longest = "delta_frame" if entry["protocol"] == "window" else "horizon"
+        if "ladder" in entry:
+            try:
+                check_rungs(entry["ladder"]["rungs"], spec.delta_frame, longest)
+            except TaskError as exc:
+                _fail(path, f"tasks.{task}.ladder.rungs", str(exc))
         for ds in entry["datasets"]:
             dentry = raw["datasets"][ds]
             frames = resolve_params(dentry["kind"], dentry.get("params")).get("n_frames")
             if frames is not None and spec.delta_frame + spec.observed > frames:
-                key = "delta_frame" if entry["protocol"] == "window" else "horizon"
-                _fail(path, f"tasks.{task}.params.{key}",
+                _fail(path, f"tasks.{task}.params.{longest}",
                       f"{spec.delta_frame} (+ observed {spec.observed}) does not fit in dataset {ds!r} "
                       f"of {frames} frames per trajectory")
+            # the test windows of one trajectory start within frames - delta_frame - observed + 1 frames
+            span = None if frames is None else frames - spec.delta_frame - spec.observed + 1
+            if "block_frames" in entry and span is not None and entry["block_frames"] >= span:
+                _fail(path, f"tasks.{task}.block_frames",
+                      f"a block of {entry['block_frames']} frames is not shorter than the {span} frames over which "
+                      f"test windows of one trajectory of dataset {ds!r} can start ({frames} frames - "
+                      f"{longest} {spec.delta_frame} - observed {spec.observed} + 1): no two blocks to resample")
 
     if device is not None and device != "auto" and not (device == "cpu" or device.startswith("cuda")):
         _fail(path, "device", f"{device!r} is not one of auto, cpu, cuda, cuda:N")
@@ -266,7 +278,9 @@ def _build(raw: dict, path: Path, specs: dict, work_dir: Path, results_dir: Path
             optimiser=dict(e.get("optimiser", {})), velocities=e.get("velocities", "stored"),
             atoms=e.get("atoms", "all"), graph=dict(e.get("graph", {"kind": "none"})),
             metrics=dict(e.get("metrics") or {}), tables=tuple(e.get("tables", [])),
-            description=e.get("description", ""), as_written=e)
+            description=e.get("description", ""), as_written=e,
+            ladder=tuple(e["ladder"]["rungs"]) if "ladder" in e else default_rungs(specs[task].delta_frame),
+            block_frames=e.get("block_frames"))
     cells = tuple(Cell(t, d, m, s) for t, e in tasks.items()
                   for d in e.datasets if only_datasets is None or d in only_datasets
                   for m in e.methods if only_methods is None or m in only_methods

@@ -85,6 +85,27 @@ def window_errors_artifact(err: np.ndarray, sample_set, split: dict) -> dict:
             "offsets": shown, "mse": encode_rows(err[:, cols])}
 
 
+def ladder_errors_artifact(method, sample_set, split: dict, err: np.ndarray, rungs, batch_size: int,
+                           device: str = "cpu") -> dict:
+    """The per-window squared errors at the predictability-horizon ladder's ``rungs`` (frame offsets),
+    for :mod:`benchmark.report.horizon`, in the encoding of ``window_errors``: ``rungs`` and
+    ``frame_ps`` (picoseconds per frame) beside ``traj``, ``t0`` and one row of errors per window.
+
+    Protocol A: the test windows' start frames queried once more, at the rungs as query offsets
+    (:meth:`SampleSet.at_offsets`; a trained model answers any offset up to delta_frame; its own
+    evaluation ``err`` is not used).  Protocol B: the columns of ``err`` (the predicted segment,
+    offsets 1..horizon) at the rungs, no new prediction.  Costs evaluations, never training."""
+    rungs = np.asarray(rungs, dtype=np.int64)
+    if split["protocol"] == "window":
+        err = predict_errors(method, sample_set.at_offsets(rungs), batch_size, device)
+    else:
+        err = err[:, rungs - 1]
+    return {"metric": "mse", "convention": "per_rung", "rungs": " ".join(str(int(r)) for r in rungs),
+            "frame_ps": float(sample_set.dt_fs) / 1000.0,
+            "traj": " ".join(str(int(i)) for i in sample_set.traj_idx),
+            "t0": " ".join(str(int(t)) for t in sample_set.t0), "mse": encode_rows(err)}
+
+
 def physical_rows(pred: np.ndarray, target: np.ndarray, sample_set, split: dict, metrics_cfg: dict) -> list[dict]:
     """Rows of a molecular (non-periodic) task: ``mse_aligned`` over heavy atoms (each predicted frame
     superposed on its true frame) and ``valid`` (bonds intact within ``bond_tolerance`` A, no atoms
@@ -119,7 +140,7 @@ def ceiling_row(sample_set, n_pairs: int = 2000) -> dict | None:
 
 
 def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, batch_size: int,
-                  device: str = "cpu") -> tuple[list[dict], int, dict, float]:
+                  device: str = "cpu", ladder=None) -> tuple[list[dict], int, dict, float]:
     """Metric rows of one split part, the number of samples with non-finite predictions,
     artifacts for figures (``phi_psi``: up to 1000 predicted and reference (phi, psi) pairs),
     and the seconds spent predicting (the metrics themselves not included).
@@ -134,6 +155,9 @@ def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, bat
     Always (evaluation v2, new rows and keys only): the ``ceiling`` row of the part's data; on
     molecules the ``mse_aligned`` and ``valid`` rows (:func:`physical_rows`; thresholds from the
     optional ``validity`` key); and the artifact ``window_errors`` (:func:`window_errors_artifact`).
+    With ``ladder`` (the task's rungs; the runner passes them for the test part) also the artifact
+    ``ladder_errors`` (:func:`ladder_errors_artifact`; in protocol A its queries are predictions too,
+    so the part's method diagnostics count them).
     """
     metrics_cfg = metrics_cfg or {}
     spec = sample_set.spec
@@ -149,6 +173,8 @@ def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, bat
                                 failure_threshold=spec.failure_threshold, curve_bin=spec.curve_bin,
                                 norm_range=(norm["min"], norm["max"]))
     artifacts: dict = {"window_errors": window_errors_artifact(err, sample_set, split)}
+    if ladder:
+        artifacts["ladder_errors"] = ladder_errors_artifact(method, sample_set, split, err, ladder, batch_size, device)
     extra = []
     ceiling = ceiling_row(sample_set)
     if ceiling is not None:

@@ -26,6 +26,7 @@ from benchmark.evaluation import evaluate_part
 from benchmark.io import atomic_path, cpu_vendor, git_sha, hardware_string, read_json, stable_hash, write_json
 from benchmark.metrics import placeholder_rows
 from benchmark.samples import open_parts
+from benchmark.specs import TaskError
 from benchmark.splits import build_split_from_spec, load_split
 from benchmark.training import Diverged, seed_everything
 from methods import Budget, make_method
@@ -106,7 +107,21 @@ def make_split(suite: Suite, task: str, dataset: str) -> None:
     entry = suite.tasks[task]
     ds = open_dataset(suite.dataset_dir(dataset), verify=True)
     split = build_split_from_spec(ds, entry.spec, entry.split.strategy, entry.split.params, seed=entry.split.seed)
+    check_block(entry, dataset, split["parts"]["test"])
     write_json(suite.split_path(task, dataset), split)
+
+
+def check_block(entry, dataset: str, test: dict) -> None:
+    """A task's bootstrap block (``block_frames``) must be shorter than the span of its test windows'
+    start frames when the test part has a single trajectory (the block bootstrap,
+    :mod:`benchmark.stats`); raises :class:`TaskError` naming the task before any training."""
+    if entry.block_frames is None or len(set(test["traj"])) != 1:
+        return
+    span = max(test["t0"]) - min(test["t0"]) + 1
+    if entry.block_frames >= span:
+        raise TaskError(f"tasks.{entry.name}.block_frames: a block of {entry.block_frames} frames is not shorter "
+                        f"than the {span} frames spanned by the test windows of {dataset}'s single test "
+                        f"trajectory: no two blocks to resample; lower block_frames")
 
 
 def _open(suite: Suite, cell: Cell, parts):
@@ -244,7 +259,9 @@ def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
             for part in ("val", "test"):
                 seed_everything(cell.seed)
                 method.diagnostics()  # reset counters left over from loading/validation
-                rows, bad, artifacts, seconds = evaluate_part(method, sets[part], split, metrics_cfg, batch, device)
+                ladder = suite.tasks[cell.task].ladder if part == "test" else None
+                rows, bad, artifacts, seconds = evaluate_part(method, sets[part], split, metrics_cfg, batch, device,
+                                                              ladder=ladder)
                 diagnostics = method.diagnostics()
                 if diagnostics:
                     run.setdefault("diagnostics", {})[part] = diagnostics

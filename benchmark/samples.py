@@ -186,6 +186,15 @@ class SampleSet:
         part = {"traj": traj.tolist(), "t0": t0.tolist(), "offsets": draw_offsets(spec, n, rng).tolist()}
         return SampleSet(self.dataset, part, spec, self.graph, self.atoms, self.velocity_source)
 
+    def at_offsets(self, offsets) -> "SampleSet":
+        """The same windows (trajectory, t0, observed frames) queried at the fixed frame ``offsets``
+        instead of their own: the predictability-horizon ladder of protocol A (a trained model answers
+        any query time up to the task's delta_frame)."""
+        offsets = np.asarray(offsets, dtype=np.int64)
+        part = {"traj": self.traj_idx.tolist(), "t0": self.t0.tolist(),
+                "offsets": np.tile(offsets, (len(self.t0), 1)).tolist()}
+        return SampleSet(self.dataset, part, self.spec, self.graph, self.atoms, self.velocity_source)
+
     def batches(self, batch_size: int, shuffle: bool = False,
                 generator: torch.Generator | None = None) -> Iterator[tuple[Context, torch.Tensor, torch.Tensor]]:
         order = torch.randperm(len(self), generator=generator) if shuffle else torch.arange(len(self))

@@ -162,6 +162,29 @@ class ExtrapolateSpec:
         return self.horizon
 
 
+def default_rungs(longest: int) -> tuple[int, ...]:
+    """The predictability-horizon ladder of a task without a ``ladder`` key: 1, 3, 10, 30, 100, ...
+    (two rungs per decade) up to ``longest`` frames, and ``longest`` itself, e.g. 40 -> (1, 3, 10, 30, 40),
+    3000 -> (1, 3, 10, 30, 100, 300, 1000, 3000)."""
+    rungs, decade = [], 1
+    while decade <= longest:
+        rungs += [r for r in (decade, 3 * decade) if r <= longest]
+        decade *= 10
+    return tuple(sorted(set(rungs) | {int(longest)}))
+
+
+def check_rungs(rungs, longest: int, what: str) -> tuple[int, ...]:
+    """A ladder's rungs: positive, strictly increasing frame offsets up to ``longest`` (``what``
+    names it: delta_frame or horizon); raises :class:`TaskError` otherwise."""
+    rungs = tuple(int(r) for r in rungs)
+    if not rungs or any(r < 1 for r in rungs) or any(b <= a for a, b in zip(rungs, rungs[1:])):
+        raise TaskError(f"rungs {list(rungs)} must be strictly increasing frame offsets >= 1")
+    if rungs[-1] > longest:
+        raise TaskError(f"rung {rungs[-1]} exceeds the task's longest horizon {what}={longest}; a model is "
+                        f"trained and evaluated only up to it")
+    return rungs
+
+
 SPECS = {"window": WindowSpec, "extrapolate": ExtrapolateSpec}
 
 

@@ -18,7 +18,8 @@ so the interval contains the spread over seeds as well as over test data.  A met
 baseline only when the whole interval lies above zero.
 
 Per-window errors come from the run files (``artifacts.window_errors``, written by
-:func:`benchmark.evaluation.window_errors_artifact`; read back with :func:`read_window_errors`).
+:func:`benchmark.evaluation.window_errors_artifact`; read back with :func:`read_window_errors`; those
+at the predictability-horizon ladder's rungs ``artifacts.ladder_errors``, :func:`read_ladder_errors`).
 """
 
 from __future__ import annotations
@@ -136,6 +137,40 @@ def bootstrap_skill(errors: np.ndarray, baseline: np.ndarray, traj, t0=None, *, 
                  n_windows=n, n_trajectories=n_traj, n_seeds=n_seeds, block_windows=block)
 
 
+def bootstrap_weights(traj, t0=None, n_seeds: int = 1, *, block_frames: int | None = None,
+                      scheme: str | None = None, n_boot: int = N_BOOT, seed: int = 0):
+    """The resamples of :func:`bootstrap_skill` as counts, to score many columns (rungs, methods) on
+    the very same draws at once: ``windows`` [n_boot, n] how often each window is drawn, ``seeds``
+    [n_boot, n_seeds] how often each seed is, the scheme and the block length (windows).  The same
+    random draws as :func:`bootstrap_skill` with the same arguments, so a column scored with these
+    weights has its interval (tested)."""
+    traj = np.asarray(traj)
+    n = len(traj)
+    n_traj = len(np.unique(traj))
+    if scheme is None:
+        scheme = "trajectories" if n_traj >= 2 else "blocks"
+    block = None
+    if scheme == "blocks":
+        if t0 is None or block_frames is None:
+            raise ValueError("a single test trajectory needs t0 and block_frames (the decorrelation length in "
+                             "frames) for the block bootstrap")
+        span = int(np.max(t0) - np.min(t0)) + 1
+        if block_frames >= span:
+            raise ValueError(f"block of {block_frames} frames is not shorter than the test windows' span of {span} "
+                             f"frames: no two independent blocks to resample")
+        block = block_length(np.asarray(t0), block_frames)
+    elif scheme not in ("trajectories", "windows"):
+        raise ValueError(f"unknown bootstrap scheme {scheme!r}; valid: trajectories, blocks, windows")
+    groups = [np.flatnonzero(traj == i) for i in np.unique(traj)]
+    order = np.arange(n) if t0 is None else np.argsort(np.asarray(t0), kind="stable")
+    rng = np.random.default_rng(seed)
+    windows, seeds = np.zeros((n_boot, n)), np.zeros((n_boot, n_seeds))
+    for b in range(n_boot):
+        windows[b] = np.bincount(_draws(n, groups, order, scheme, block, rng), minlength=n)
+        seeds[b] = np.bincount(rng.integers(0, n_seeds, size=n_seeds), minlength=n_seeds)
+    return windows, seeds, scheme, block
+
+
 def skill_by_offset(errors: np.ndarray, baseline: np.ndarray, traj, t0=None, **kw) -> dict:
     """:func:`bootstrap_skill` for the mean over offsets (key ``"mean_over_offsets"``) and for every
     offset slot k = 1..K (key ``k``), from per-window, per-offset errors [seeds, windows, K] (or
@@ -194,7 +229,7 @@ def encode_rows(values: np.ndarray, digits: int = 3) -> list[str]:
 
 def decode_rows(rows: list[str]) -> np.ndarray:
     """Inverse of :func:`encode_rows`: [S, K] float64."""
-    return np.array([[float(v) for v in row.split()] for row in rows], dtype=np.float64)
+    return np.array(" ".join(rows).split(), dtype=np.float64).reshape(len(rows), -1)
 
 
 def read_window_errors(run: dict) -> dict | None:
@@ -209,6 +244,19 @@ def read_window_errors(run: dict) -> dict | None:
             "mse": decode_rows(art["mse"]),
             "offsets": None if art.get("offsets") is None else np.array(art["offsets"].split(), dtype=np.int64),
             "metric": art["metric"], "convention": art["convention"]}
+
+
+def read_ladder_errors(run: dict) -> dict | None:
+    """The per-window squared errors at the predictability-horizon ladder's rungs
+    (``artifacts.ladder_errors``, written by :func:`benchmark.evaluation.ladder_errors_artifact`), or
+    None (run files that predate the ladder, failed runs): ``traj`` [S], ``t0`` [S], ``rungs`` [R]
+    frame offsets, ``frame_ps`` picoseconds per frame, ``mse`` [S, R]."""
+    art = (run.get("artifacts") or {}).get("ladder_errors")
+    if not art:
+        return None
+    return {"traj": np.array(art["traj"].split(), dtype=np.int64), "t0": np.array(art["t0"].split(), dtype=np.int64),
+            "rungs": np.array(art["rungs"].split(), dtype=np.int64), "frame_ps": float(art["frame_ps"]),
+            "mse": decode_rows(art["mse"])}
 
 
 def paired_window_errors(runs: list[dict], baseline_runs: list[dict]) -> tuple[list[dict], list[dict]] | None:

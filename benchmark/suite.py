@@ -74,6 +74,10 @@ class TaskEntry:
     tables: tuple[str, ...]  # paper tables/figures this task's results regenerate
     description: str
     as_written: dict = field(repr=False, compare=False)
+    # the predictability-horizon ladder: query offsets in frames at which the test windows are evaluated
+    # again (key ``ladder: {rungs: [...]}``, default ``specs.default_rungs``); see benchmark/report/horizon.py
+    ladder: tuple[int, ...] = ()
+    block_frames: int | None = None  # bootstrap block (frames) for a single test trajectory (benchmark/stats.py)
 
     @property
     def delta_frame(self) -> int:

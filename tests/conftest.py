@@ -62,3 +62,20 @@ def tiny_tasks(lj_dataset, chain_dataset):
         parts = open_parts(ds, split, graph)
         out[name] = (parts["train"], parts["val"], parts["test"])
     return out
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """The Snakemake workflow run once for real on the smoke suite (minutes): its results folder
+    (work folder beside it), shared by the tests that check its outputs."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = tmp_path_factory.mktemp("smoke")
+    work, results = root / "work", root / "results"
+    out = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "all", "--config", "suite=smoke",
+                          f"work_dir={work}", f"results_dir={results}"], cwd=Path(__file__).resolve().parent.parent,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return results

@@ -20,10 +20,9 @@ def _snakemake(*args, cwd=ROOT):
 
 
 @pytest.mark.slow
-def test_smoke_suite_end_to_end(tmp_path):
-    work, results = tmp_path / "work", tmp_path / "results"
-    out = _snakemake("--cores", "2", "all", "--config", "suite=smoke", f"work_dir={work}", f"results_dir={results}")
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+def test_smoke_suite_end_to_end(smoke_run):
+    results = smoke_run  # conftest.py: the workflow run once on the smoke suite (tests/test_horizon.py reads it too)
+    work = results.parent / "work"
     table = read_metrics(results / "metrics.csv")
     test = table[(table["split"] == "test") & (table["metric"] == "mse")]
     suite = load_suite("smoke")

@@ -13,6 +13,7 @@ from benchmark.io import read_json
 from benchmark.report.cells import cell, tasks_for
 from benchmark.report.curves import curve_data, write_curves
 from benchmark.report.figures import plot_levels, plot_lines, plot_ramachandran
+from benchmark.report.horizon import plot_skill, skill_series
 
 
 def horizon_series(suite: Suite, table: pd.DataFrame) -> dict:
@@ -85,6 +86,7 @@ FIGURES = {
         d, p, "DoMiNO level ablation (Fig. 3): test MSE, mean ± std over seeds", "full-domain MSE (Å²)")),
     "gfnode_fig2_ramachandran": (ramachandran_series, lambda d, p: plot_ramachandran(
         d, p, "GF-NODE Fig. 2: Ramachandran, reference vs predicted (test)")),
+    "skill_vs_horizon": (skill_series, plot_skill),  # the predictability horizon (benchmark/report/horizon.py)
 }
 
 

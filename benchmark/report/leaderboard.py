@@ -26,6 +26,7 @@ from benchmark.report.claims import claims_table
 from benchmark.report.cross_paper import README, cross_paper, write_headline
 from benchmark.report.curves import curve_outputs
 from benchmark.report.figure_series import FIGURES, write_figures
+from benchmark.report.horizon import predictability_horizon
 from benchmark.report.paper_tables import leakage, paper_table
 from benchmark.report.spectrum import fig4_cell
 from benchmark.report.status import status_lines
@@ -38,6 +39,7 @@ TABLES = {
     "cross_paper": cross_paper,
     "leakage": leakage,
     "claims": claims_table,
+    "predictability_horizon": predictability_horizon,
 }
 
 
