@@ -35,10 +35,35 @@ def paper_table(suite: Suite, table: pd.DataFrame, table_id: str) -> str:
     return draw(suite, table, table_id, spec)
 
 
+# How a paper reduces the squared error over x, y, z (``mse_convention`` in published.yaml) against ours.
+CONVENTION_TEXT = {
+    "sum_xyz": "the paper sums the squared error over x, y, z (GF-NODE eq. 14), 3x our per-coordinate mean: its "
+               "numbers divided by 3 are printed below the originals, in our convention",
+    "mean_xyz": "the paper averages over x, y, z as we do: the numbers compare as printed",
+    "unknown": "the paper does not say how it reduces x, y, z: its numbers may be up to 3x ours",
+}
+OURS_CONVENTION = "MSE convention: ours averages the squared position error over atoms and x, y, z (per coordinate)"
+
+
+def convention_line(spec: dict) -> list[str]:
+    """The MSE convention of ours and of the paper, for a table with ``mse_convention``."""
+    if "mse_convention" not in spec:
+        return []
+    return [f"{OURS_CONVENTION}; {CONVENTION_TEXT[spec['mse_convention']]}.", ""]
+
+
+def _divided(value, by: float):
+    return None if value is None else [value[0] / by, None if value[1] is None else value[1] / by]
+
+
 def published_section(spec: dict, labels: list[str]) -> list[str]:
     lines = [f"## Published ({spec['unit']}, the paper's data)", ""]
     lines += md_table(["method", *labels],
                       [[v, *[published_text(spec["rows"][v].get(lab)) for lab in labels]] for v in spec["rows"]])
+    if spec.get("mse_convention") == "sum_xyz":
+        lines += ["", f"## Published, converted to our convention (÷ 3: per coordinate, {spec['unit']})", ""]
+        lines += md_table(["method", *labels], [[v, *[published_text(_divided(spec["rows"][v].get(lab), 3.0), 4)
+                                                      for lab in labels]] for v in spec["rows"]])
     return lines + [""] + ([f"Note: {spec['note']}", ""] if spec.get("note") else [])
 
 
@@ -56,7 +81,7 @@ def columns_table(suite: Suite, table: pd.DataFrame, table_id: str, spec: dict) 
     lines = [f"# {spec['title']}", "", f"Source of the published numbers: {spec['source']}. "
              f"Ours: suite `{suite.name}`, tasks {', '.join(f'`{t}`' for t in tasks) or '(none in this suite)'}, "
              f"test split, mean ± sample std over seeds (n = seeds with a number), best **bold**, second "
-             f"<u>underlined</u>; {', '.join(REFERENCE)} are reference baselines.", ""]
+             f"<u>underlined</u>; {', '.join(REFERENCE)} are reference baselines.", "", *convention_line(spec)]
     stand_in = [d for d in datasets.values() if d and not d.startswith(("md17_", "ala2_mdshare"))]
     if stand_in:
         lines += ["**Our data is a simulated stand-in** (" + ", ".join(sorted(set(stand_in))) +
@@ -94,7 +119,8 @@ def metric_columns_table(suite: Suite, table: pd.DataFrame, table_id: str, spec:
     text = mark_best(cells, variants, labels)
     lines = [f"# {spec['title']}", "", f"Source of the published numbers: {spec['source']}. Ours: suite "
              f"`{suite.name}`, dataset `{dataset}`, tasks {', '.join(f'`{t}`' for t in tasks) or '(none)'}; "
-             f"test split, mean ± sample std over seeds; best **bold**, second <u>underlined</u>.", ""]
+             f"test split, mean ± sample std over seeds; best **bold**, second <u>underlined</u>.", "",
+             *convention_line(spec)]
     if dataset and not dataset.startswith(("md17_", "ala2_mdshare")):
         lines += [f"**Our data is a simulated stand-in** (`{dataset}`), not the paper's.", ""]
     if variants:
