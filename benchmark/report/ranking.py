@@ -93,7 +93,7 @@ def rank_rule(ranked: int, total: int, saturated: int = 0) -> str:
             "entry in a cell where its predictions are invalid or its training did not converge. "
             f"{ranked} of {total} cells are complete")
     if saturated:
-        text += f"; {saturated} saturated"
+        text += f"; {saturated} saturated, left out"
     if ranked + saturated >= total:
         return text + "."
     return text + ("; the others wait for a method's run, so the cheap reference baselines, which finish "
