@@ -45,15 +45,20 @@ def saturation_line(evidence: dict) -> str:
 
 
 def validity_line(suite: Suite, evidence: dict) -> str:
-    molecular = {c: e for c, e in evidence.items() if not get_kind(suite.datasets[c[1]].kind).periodic}
-    pairs = [(c, v) for c, e in molecular.items() for v in e.means]
-    invalid = sorted({f"{v} ({c[1]})" for c, v in pairs if molecular[c].valid.get(v) is False})
-    unknown = sum(molecular[c].valid.get(v) is None for c, v in pairs)
+    # assessed: every result with validity rows; not assessed: the molecular results without them
+    # (periodic liquids have no bonds to check)
+    molecular = {c for c in evidence if not get_kind(suite.datasets[c[1]].kind).periodic}
+    pairs = [(c, v) for c, e in evidence.items() for v in e.means
+             if e.valid.get(v) is not None or c in molecular]
+    invalid = sorted({f"{v} ({c[1]})" for c, v in pairs if evidence[c].valid.get(v) is False})
+    unknown = sum(evidence[c].valid.get(v) is None for c, v in pairs)
+    if not pairs:
+        return "- **Invalid:** nothing to assess: validity (bond lengths, overlapping atoms) applies to molecules only."
     if unknown == len(pairs):
         return (f"- **Invalid:** not assessed: the runs of all {len(pairs)} (method, molecular cell) results predate "
                 f"the validity rows (bond-length error over {BOND_TOLERANCE:g} Å or overlapping atoms), so a collapsed "
                 "molecule is not yet told from a good prediction.")
-    line = (f"- **Invalid:** {len(invalid)} of {len(pairs) - unknown} assessed (method, molecular cell) results "
+    line = (f"- **Invalid:** {len(invalid)} of {len(pairs) - unknown} assessed (method, cell) results "
             f"predict broken molecules (bond-length error over {BOND_TOLERANCE:g} Å or overlapping atoms) and never "
             "count as wins" + (": " + ", ".join(invalid) if invalid else ""))
     return line + (f"; {unknown} of {len(pairs)} are not assessed (runs predate the validity rows)." if unknown
