@@ -62,9 +62,9 @@ def rank_texts(ranks: list[tuple[int, int]]) -> list[str]:
 def wins_text(evidence: dict, v: str, ranked: list) -> str:
     """In how many ranked cells ``v`` significantly beats the cell's best trivial baseline
     (:meth:`~benchmark.report.evidence.CellEvidence.wins`), of those where its skill has an interval:
-    'n/a' where none has one (runs that predate per-window errors), '–' for a method that is the
-    reference wherever it ranks."""
-    mine = [c for c in ranked if v in evidence[c].means and evidence[c].baseline != v]
+    'n/a' where none has one (runs that predate per-window errors, a diverged run), '–' for a method
+    that is the reference wherever it ranks."""
+    mine = [c for c in ranked if evidence[c].baseline != v]
     if not mine:
         return "–"
     with_ci = [c for c in mine if evidence[c].interval(v) is not None]
