@@ -61,6 +61,7 @@ rule all:
     input:
         SUITE.metrics_path,
         SUITE.runs_path,
+        SUITE.skill_path,
         [PATHS.table(task) for task in SUITE.tasks],
         leaderboard_outputs(SUITE),
         fig4_outputs(SUITE),  # GF-NODE Fig. 4, when the suite trains the gfnode model it needs
@@ -169,6 +170,7 @@ rule aggregate:
     output:
         SUITE.metrics_path,  # one row per metric value, keyed by run_id
         SUITE.runs_path,  # one row per run: its provenance (benchmark/aggregate.py)
+        SUITE.skill_path,  # skill against the best trivial baseline, with intervals (benchmark/effects.py)
     shell:
         "{CLI} aggregate {COMMON}"
 
@@ -191,6 +193,7 @@ rule tables:
     input:
         SUITE.metrics_path,
         SUITE.runs_path,
+        SUITE.skill_path,
     output:
         reported([PATHS.table(task) for task in SUITE.tasks], caption="configs/report/task_table.rst"),
     shell:
@@ -201,6 +204,7 @@ rule leaderboard:
     input:
         SUITE.metrics_path,
         SUITE.runs_path,
+        SUITE.skill_path,
         "benchmark/published.yaml",
     output:
         reported(leaderboard_outputs(SUITE)),

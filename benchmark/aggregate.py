@@ -5,7 +5,9 @@ provenance (status, git sha, config hash, dataset checksum, hardware, timings, t
 recomputes it), keyed by ``run_id`` (the run file's path under ``runs/``, e.g.
 ``lj_window/lj_argon/egnn/seed0``).  ``metrics.csv`` holds one row per metric value (split,
 metric, convention, horizon, offset, value, unit) and the ``run_id`` of its run.
-``read_metrics`` joins them into the long table the reporting code reads: one row per
+``skill.csv`` (:mod:`benchmark.effects`) holds each cell's skill against its best trivial baseline
+with a bootstrap interval.  ``read_metrics`` joins runs.csv and metrics.csv into the long table the
+reporting code reads: one row per
 (run, split, metric, convention, offset) with the run's provenance.
 
 Every cell the suite expects appears: a run JSON that does not exist yet gives a run with status
@@ -29,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from benchmark.config import Suite
+from benchmark.effects import skill_table
 from benchmark.io import atomic_path, read_json
 from benchmark.metrics import placeholder_rows
 from benchmark.suite import RUNS_FILE
@@ -60,10 +63,16 @@ def board_builds(runs) -> dict[str, tuple[str, dict[str, int]]]:
     return {ds: (min(c, key=lambda sha: (-c[sha], sha)), dict(c)) for ds, c in counts.items()}
 
 
-def collect(suite: Suite) -> tuple[pd.DataFrame, list[str]]:
-    """Rows of every expected cell; returns (table, paths of missing run files)."""
+def read_runs(suite: Suite) -> dict:
+    """The run files that exist, by cell."""
+    return {cell: read_json(suite.run_path(cell)) for cell in suite.cells if suite.run_path(cell).exists()}
+
+
+def collect(suite: Suite, runs: dict | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Rows of every expected cell (``runs``: the run files by cell, read when not given); returns
+    (table, paths of missing run files)."""
     rows, missing = [], []
-    runs = {cell: read_json(suite.run_path(cell)) for cell in suite.cells if suite.run_path(cell).exists()}
+    runs = read_runs(suite) if runs is None else runs
     builds = board_builds((cell.dataset, run) for cell, run in runs.items())
     for cell in suite.cells:
         path = suite.run_path(cell)
@@ -135,10 +144,19 @@ def table_texts(suite: Suite, table: pd.DataFrame) -> dict[Path, str]:
             suite.metrics_path: metrics.to_csv(index=False, float_format="%.8g")}
 
 
+def skill_text(suite: Suite, table: pd.DataFrame, runs: dict) -> str:
+    """The text of ``skill.csv`` (:mod:`benchmark.effects`): skill against each cell's best trivial
+    baseline with its bootstrap interval, from the run files' per-window errors."""
+    return skill_table(suite, table, runs).to_csv(index=False, float_format="%.6g")
+
+
 def write_metrics(suite: Suite) -> tuple[pd.DataFrame, list[str]]:
-    """Writes ``runs.csv`` and ``metrics.csv``; returns (the long table, paths of missing run files)."""
-    table, missing = collect(suite)
-    for path, text in table_texts(suite, table).items():
+    """Writes ``runs.csv``, ``metrics.csv`` and ``skill.csv``; returns (the long table, paths of
+    missing run files)."""
+    runs = read_runs(suite)
+    table, missing = collect(suite, runs)
+    texts = {**table_texts(suite, table), suite.skill_path: skill_text(suite, table, runs)}
+    for path, text in texts.items():
         with atomic_path(path) as tmp:
             tmp.write_text(text)
     return table, missing

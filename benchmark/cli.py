@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in [("train", "fit one cell"), ("evaluate", "evaluate one trained cell"),
                        ("run", "one cell by hand: data, split, train, evaluate")]:
         _common(sub.add_parser(name, help=text), cell=True)
-    _common(sub.add_parser("aggregate", help="run JSONs -> runs.csv and metrics.csv (reports missing runs)"))
+    _common(sub.add_parser("aggregate", help="run JSONs -> runs.csv, metrics.csv and skill.csv (reports missing runs)"))
     _common(sub.add_parser("tables", help="metrics.csv -> markdown tables"))
     _common(sub.add_parser("leaderboard", help="metrics.csv -> the papers' tables, figures and LEADERBOARD.md"))
     _common(sub.add_parser("spectrum", help="GF-NODE Fig. 4: temporal spectrum of the graph Fourier modes "

@@ -246,8 +246,16 @@ def load_suite(name_or_path: str = "default", work_dir: str | None = None, resul
     return _build(raw, path, specs, work_dir=Path(work_dir or "work"),
                   results_dir=Path(results_dir or default_results_dir(name)),
                   device=device or raw.get("device", "auto"),
-                  only_methods=_subset(methods, raw["methods"], "methods"),
+                  only_methods=_subset(methods, {**raw["methods"], **dict.fromkeys(AUTO_BASELINES)}, "methods"),
                   only_datasets=_subset(datasets, raw["datasets"], "datasets"))
+
+
+AUTO_BASELINES = ("static",)  # the trivial baselines every task runs, listed or not
+
+
+def with_baselines(methods) -> tuple[str, ...]:
+    """A task's method entries with :data:`AUTO_BASELINES` appended where the YAML leaves them out."""
+    return tuple(methods) + tuple(b for b in AUTO_BASELINES if b not in methods)
 
 
 def _build(raw: dict, path: Path, specs: dict, work_dir: Path, results_dir: Path, device: str,
@@ -259,7 +267,10 @@ def _build(raw: dict, path: Path, specs: dict, work_dir: Path, results_dir: Path
                          description=e.get("description", ""), as_written=e)
         for ds, e in raw["datasets"].items()}
     methods = {}
-    for variant, e in raw["methods"].items():
+    # The baselines every table measures against (a task's reference row, skill's denominator): added to
+    # every task, and to the suite's methods when absent, so a suite of the user's own method alone works.
+    entries = {**raw["methods"], **{b: None for b in AUTO_BASELINES if b not in raw["methods"]}}
+    for variant, e in entries.items():
         e = e or {}
         method = e.get("method", variant)
         methods[variant] = MethodEntry(
@@ -272,7 +283,7 @@ def _build(raw: dict, path: Path, specs: dict, work_dir: Path, results_dir: Path
         split = e.get("split", {})
         tasks[task] = TaskEntry(
             name=task, protocol=e["protocol"], spec=specs[task], datasets=tuple(e["datasets"]),
-            methods=tuple(e.get("methods", list(raw["methods"]))),
+            methods=with_baselines(e.get("methods", list(raw["methods"]))),
             split=SplitEntry(strategy=split.get("strategy", "by_trajectory"), seed=int(split.get("seed", 0)),
                              params=dict(split.get("params", {}))),
             optimiser=dict(e.get("optimiser", {})), velocities=e.get("velocities", "stored"),

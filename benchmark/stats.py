@@ -35,6 +35,15 @@ TRIVIAL_BASELINES = ("static", "constant_velocity", "mean_structure")
 N_BOOT = 2000
 
 
+def best_baseline(mean_mse: dict) -> str | None:
+    """The reference of a cell: of the trivial baselines in ``mean_mse`` (name -> mean test MSE over
+    seeds), the one with the lowest finite MSE (ties: the first in :data:`TRIVIAL_BASELINES`); None
+    when the cell has none with a number."""
+    scored = [(float(mean_mse[b]), i, b) for i, b in enumerate(TRIVIAL_BASELINES)
+              if b in mean_mse and mean_mse[b] is not None and np.isfinite(mean_mse[b])]
+    return min(scored)[2] if scored else None
+
+
 @dataclass(frozen=True)
 class Skill:
     """A skill estimate with its bootstrap interval and how the interval was made."""
@@ -171,16 +180,16 @@ def bootstrap_weights(traj, t0=None, n_seeds: int = 1, *, block_frames: int | No
     return windows, seeds, scheme, block
 
 
-def skill_by_offset(errors: np.ndarray, baseline: np.ndarray, traj, t0=None, **kw) -> dict:
+def skill_by_offset(errors: np.ndarray, baseline: np.ndarray, traj, t0=None, per_offset: bool = True, **kw) -> dict:
     """:func:`bootstrap_skill` for the mean over offsets (key ``"mean_over_offsets"``) and for every
-    offset slot k = 1..K (key ``k``), from per-window, per-offset errors [seeds, windows, K] (or
-    [windows, K]) and the baseline's [windows, K]."""
+    offset slot k = 1..K (key ``k``; only with ``per_offset``), from per-window, per-offset errors
+    [seeds, windows, K] (or [windows, K]) and the baseline's [windows, K]."""
     errors = np.asarray(errors, dtype=np.float64)
     if errors.ndim == 2:
         errors = errors[None]
     baseline = np.asarray(baseline, dtype=np.float64)
     out = {"mean_over_offsets": bootstrap_skill(errors.mean(-1), baseline.mean(-1), traj, t0, **kw)}
-    for k in range(errors.shape[-1]):
+    for k in range(errors.shape[-1] if per_offset else 0):
         out[k + 1] = bootstrap_skill(errors[..., k], baseline[:, k], traj, t0, **kw)
     return out
 

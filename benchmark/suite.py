@@ -133,6 +133,7 @@ def _seed_part(seed) -> str:
 
 
 RUNS_FILE = "runs.csv"  # one row per run, beside metrics.csv (benchmark/aggregate.py)
+SKILL_FILE = "skill.csv"  # skill against the best trivial baseline, with intervals, beside metrics.csv
 
 @dataclass(frozen=True)
 class Layout:
@@ -184,6 +185,10 @@ class Layout:
     @property
     def runs(self) -> Path:
         return self.results_dir / RUNS_FILE
+
+    @property
+    def skill(self) -> Path:
+        return self.results_dir / SKILL_FILE
 
     @property
     def tables_dir(self) -> Path:
@@ -291,6 +296,10 @@ class Suite:
     @property
     def runs_path(self) -> Path:
         return self.layout.runs
+
+    @property
+    def skill_path(self) -> Path:
+        return self.layout.skill
 
     @property
     def tables_dir(self) -> Path:

@@ -7,7 +7,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from benchmark.aggregate import COLUMNS, RUNS_TABLE, collect, read_metrics, runs_path, table_texts, write_metrics
+from benchmark.aggregate import (
+    COLUMNS,
+    RUNS_TABLE,
+    collect,
+    read_metrics,
+    read_runs,
+    runs_path,
+    skill_text,
+    table_texts,
+    write_metrics,
+)
 from benchmark.config import SUITES_DIR, load_suite
 from benchmark.io import write_json
 
@@ -81,13 +91,16 @@ def test_a_metric_row_without_its_run_names_the_file_and_the_fix(tmp_path):
 
 
 def test_committed_results_tables_are_current():
-    """results/runs.csv and results/metrics.csv are what `mdhorizon aggregate` makes of the committed
-    run files (results/runs/**/seed*.json)."""
+    """results/runs.csv, results/metrics.csv and results/skill.csv are what `mdhorizon aggregate` makes of
+    the committed run files (results/runs/**/seed*.json)."""
     metrics = ROOT / "results" / "metrics.csv"
     if not metrics.exists():
         pytest.skip("no committed results yet")
     suite = load_suite("default", results_dir=str(ROOT / "results"))
     fix = "regenerate with `mdhorizon aggregate` (rule aggregate)"
-    for path, text in table_texts(suite, collect(suite)[0]).items():
+    runs = read_runs(suite)
+    table = collect(suite, runs)[0]
+    texts = {**table_texts(suite, table), suite.skill_path: skill_text(suite, table, runs)}
+    for path, text in texts.items():
         assert path.exists(), f"{path} missing: {fix}"
         assert path.read_text() == text, f"{path} is stale: {fix}"

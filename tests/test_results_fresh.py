@@ -15,6 +15,7 @@ from benchmark.report.cross_paper import HEADLINE, headline, readme_headline, wr
 from benchmark.report.figure_series import figure_data, write_figures
 from benchmark.report.leaderboard import render_tables
 from benchmark.report.spectrum import fig4_cell, figure_mismatch, plot_fig4
+from benchmark.report.summary import summary_lines
 from benchmark.report.task_tables import task_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +51,14 @@ def test_figures_not_stale(committed):
         png, sidecar = ROOT / "results" / "plots" / f"{name}.png", ROOT / "results" / "plots" / f"{name}.json"
         assert png.exists() and sidecar.exists(), f"{png} missing: {FIX}"
         assert json.loads(sidecar.read_text()) == data, f"{png} was drawn from other data: {FIX}"
+
+
+def test_leaderboard_opens_with_the_generated_summary(committed):
+    """LEADERBOARD.md's first lines after its title are the five-line summary, as the numbers make it."""
+    suite, table = committed
+    lines = (ROOT / "results" / "LEADERBOARD.md").read_text().splitlines()
+    assert lines[2:7] == summary_lines(suite, table), f"results/LEADERBOARD.md's summary is stale: {FIX}"
+    assert "predates evaluation v2" in lines[2]  # the committed runs carry no per-window errors
 
 
 def test_readme_headline_not_stale(committed):

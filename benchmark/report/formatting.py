@@ -44,12 +44,15 @@ def cell_text(c: dict, digits: int = 4) -> str:
     return f"{text} (n={c['n']}; {c['gaps']})" if c.get("gaps") else f"{text} (n={c['n']})"
 
 
-def published_text(value) -> str:
-    """A published number as ``benchmark/published.yaml`` gives it, ``[mean, std or null]`` or null."""
+def published_text(value, digits: int | None = None) -> str:
+    """A published number as ``benchmark/published.yaml`` gives it, ``[mean, std or null]`` or null
+    (``digits``: significant digits, for a converted number; as written otherwise)."""
     if value is None:
         return "–"
     mean, std = value
-    return f"{mean:g}" + (f" ± {std:g}" if std is not None else "")
+    if digits is None:
+        return f"{mean:g}" + (f" ± {std:g}" if std is not None else "")
+    return f"{mean:#.{digits}g}" + (f" ± {std:.2g}" if std is not None else "")
 
 
 def or_dash(value, spec: str) -> str:

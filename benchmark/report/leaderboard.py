@@ -30,6 +30,7 @@ from benchmark.report.horizon import predictability_horizon
 from benchmark.report.paper_tables import leakage, paper_table
 from benchmark.report.spectrum import fig4_cell
 from benchmark.report.status import status_lines
+from benchmark.report.summary import summary_lines
 
 # Every table of the board (results/tables/<id>.md): id -> its drawing from (suite, metrics table),
 # in the order LEADERBOARD.md lists them. The one list of the table ids.
@@ -55,8 +56,9 @@ def claims_line() -> list[str]:
 
 
 def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
-    """``results/LEADERBOARD.md``: the board's status, links to its tables and figures, the cross-paper matrix."""
-    lines = ["# mdhorizon leaderboard", "",
+    """``results/LEADERBOARD.md``: the five-line summary, the board's status, links to its tables and
+    figures, the cross-paper matrix."""
+    lines = ["# mdhorizon leaderboard", "", *summary_lines(suite, table), "",
              f"Suite `{suite.name}` ({suite.description}); seeds {suite.seeds}.", "",
              *claims_line(),
              "## Status", "", *status_lines(suite, table),

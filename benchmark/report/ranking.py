@@ -59,34 +59,42 @@ def rank_texts(ranks: list[tuple[int, int]]) -> list[str]:
     return [f"{normalised:.2f}", f"{mean:.2f}"]
 
 
-def beats_static(cells: dict, v: str, ranked: list) -> str:
-    """In how many complete cells ``v``'s mean is below the static baseline's (predicting the last
-    observed frame), of those both have an outcome in; a diverged or failed run does not beat it."""
-    if v == "static":
+def wins_text(evidence: dict, v: str, ranked: list) -> str:
+    """In how many ranked cells ``v`` significantly beats the cell's best trivial baseline
+    (:meth:`~benchmark.report.evidence.CellEvidence.wins`), of those where its skill has an interval:
+    'n/a' where none has one (runs that predate per-window errors, a diverged run), '–' for a method
+    that is the reference wherever it ranks."""
+    mine = [c for c in ranked if evidence[c].baseline != v]
+    if not mine:
         return "–"
-    both = [c for c in ranked if outcome(cells[("static", c)]) == "number"
-            and outcome(cells[(v, c)]) in ("number", "failed")]
-    wins = sum(outcome(cells[(v, c)]) == "number" and cells[(v, c)]["mean"] < cells[("static", c)]["mean"]
-               for c in both)
-    return f"{wins}/{len(both)}" if both else "–"
+    with_ci = [c for c in mine if evidence[c].interval(v) is not None]
+    if not with_ci:
+        return "n/a"
+    return f"{sum(evidence[c].wins(v) for c in with_ci)}/{len(with_ci)}"
 
 
 def rank_note(suite: Suite) -> str:
     """What the rank columns mean, with the range of methods per task."""
     sizes = sorted({len(suite.task_methods(t)) for t in suite.tasks})
     spread = f"run {sizes[0]} to {sizes[-1]} methods" if len(sizes) > 1 else f"all run {sizes[0]} methods"
-    return ("Sorted by normalised rank: (rank - 1) / (methods ranked - 1) averaged over the complete cells, "
+    return ("Ranked by effect size: within a cell the methods are ordered by their skill against the cell's best "
+            "trivial baseline (1 - MSE / MSE(baseline), the same order as their MSE). Sorted by normalised rank: "
+            "(rank - 1) / (methods ranked - 1) averaged over the complete cells, "
             f"0 = best and 1 = last in every one; the tasks {spread}, so a plain mean rank (1 = best, also "
-            "shown) favours the methods that only run in small tasks. Beats static: the complete cells where "
-            "the method's mean is below the static baseline's (the last observed frame held), of those it "
-            "has a result in.")
+            "shown) favours the methods that only run in small tasks. Significant wins: the ranked cells where "
+            "the whole 95 % interval of the method's skill lies above zero, of those where its skill has an "
+            "interval ('n/a': no interval, the runs predate per-window errors, so no win is claimed).")
 
 
-def rank_rule(ranked: int, total: int) -> str:
-    """How the mean rank is taken, with the number of complete cells."""
+def rank_rule(ranked: int, total: int, saturated: int = 0) -> str:
+    """How the mean rank is taken, with the number of complete cells (and of saturated ones, left out)."""
     text = ("A cell enters the mean ranks once it is complete: every method of its task has a number there "
-            f"(a method that diverged or failed ranks last in it). {ranked} of {total} cells are complete")
-    if ranked == total:
+            "(a method that diverged or failed ranks last in it); a saturated cell is left out, and so is a method's "
+            "entry in a cell where its predictions are invalid or its training did not converge. "
+            f"{ranked} of {total} cells are complete")
+    if saturated:
+        text += f"; {saturated} saturated, left out"
+    if ranked + saturated >= total:
         return text + "."
     return text + ("; the others wait for a method's run, so the cheap reference baselines, which finish "
                    "first, do not rank 1 of 3 there.")

@@ -15,13 +15,34 @@ import pandas as pd
 
 from benchmark.aggregate import read_metrics
 from benchmark.config import Suite
+from benchmark.effects import read_skill
 from benchmark.io import write_text
 from benchmark.report.cells import UNCONVERGED_MARK, UNCONVERGED_NOTE, unconverged
+from benchmark.report.evidence import (
+    MARKS_NOTE,
+    NO_INTERVAL,
+    SATURATED_MARK,
+    CellEvidence,
+    any_interval,
+    cell_evidence,
+    skill_text,
+)
 from benchmark.report.formatting import fmt_mean_std, status_counts
 from benchmark.report.markdown import md_table
 from benchmark.report.notes import cost_note, dataset_params_note, task_history
+from benchmark.stats import SATURATION
 
 # Sections of a task table per protocol: (metric, convention, title, unit, lower is better).
+# The aligned MSE (each predicted frame superposed on its true frame, heavy atoms) and the fraction of
+# valid predicted frames appear where the runs carry them (molecules, evaluation v2).
+PHYSICAL = {
+    "window": [("mse_aligned", "mean_over_offsets", "Aligned MSE averaged over the query offsets (optimal rotation "
+                "+ translation per frame, heavy atoms)", "Å²", True)],
+    "extrapolate": [("mse_aligned", "full_domain", "Aligned MSE over the sampled future frames (optimal rotation + "
+                     "translation per frame, heavy atoms)", "Å²", True)],
+}
+VALIDITY = [("valid", None, "Fraction of valid predicted frames (bonds within tolerance, no overlapping atoms; "
+             "a cell below 0.95 is invalid)", "fraction", False)]
 SECTIONS = {
     "window": [("mse", "mean_over_offsets", "MSE averaged over the query offsets (GF-NODE convention)", "Å²", True),
                ("mse", "last_offset", "MSE at the last query offset (EGNO convention)", "Å²", True)],
@@ -32,6 +53,10 @@ SECTIONS = {
                     ("time_to_failure", None, "Frames until the per-frame MSE first exceeds the failure threshold "
                      "(horizon + 1 = never)", "frames", False)],
 }
+SECTIONS = {p: s[:1] + PHYSICAL[p] + s[1:] + VALIDITY for p, s in SECTIONS.items()}
+# Ours averages the squared error over x, y and z (per coordinate); GF-NODE's eq. 14 sums them (3x ours).
+MSE_CONVENTION = ("MSE convention: squared position error averaged over atoms and over x, y, z (per coordinate, "
+                  "Å²); GF-NODE's eq. 14 sums over x, y, z, which reads 3x ours.")
 
 
 def summarise(runs: pd.DataFrame) -> dict:
@@ -79,6 +104,52 @@ def section(sub: pd.DataFrame, rows: pd.DataFrame, datasets: list[str], variants
     return md_table(["method", *datasets, "n", "params", "train s"], body), notes
 
 
+def _reference_row(e: CellEvidence) -> list[str]:
+    share = e.static_share()
+    base = e.means.get(e.baseline) if e.baseline else None
+    ceiling = ("n/a (runs predate ceiling rows)" if e.ceiling is None
+               else f"{e.ceiling:#.4g}" + (" (box edge)" if e.ceiling_source == "box edge" else ""))
+    return [e.dataset, ceiling,
+            e.baseline or "–", "–" if base is None else f"{base:#.4g}",
+            "–" if share is None else f"{share:.1%}".replace("%", " %"),
+            {True: f"yes {SATURATED_MARK}", False: "no", None: "n/a"}[e.saturated]]
+
+
+def evidence_sections(suite: Suite, table: pd.DataFrame, task: str, datasets: list[str],
+                      variants: list[str]) -> list[str]:
+    """Each dataset's ceiling, best trivial baseline and saturation, and every method's skill against
+    that baseline with its interval (:mod:`benchmark.report.evidence`)."""
+    skill_table = read_skill(suite.skill_path)
+    evidence = {d: cell_evidence(suite, table, skill_table, task, d) for d in datasets}
+    lines = ["## Reference per dataset: ceiling, best trivial baseline, saturation", "",
+             "Ceiling: the MSE of positions that no longer correlate with t0 (periodic: box²/12 per coordinate; "
+             "molecules: frames far apart in the test trajectories), in the task's primary metric's units (Å²); "
+             "'(box edge)': runs without a ceiling row, box²/12 of the cubic box whose edge normalises the "
+             "extrapolation tasks' `full_domain_normalised` rows. "
+             f"Saturated: static within {SATURATION * 100:g} % of the ceiling; such a cell separates no method and is "
+             "not ranked.", ""]
+    lines += md_table(["dataset", "ceiling (Å²)", "best trivial baseline", "its MSE (Å²)", "static / ceiling",
+                       "saturated"], [_reference_row(evidence[d]) for d in datasets])
+    rows = []
+    for v in variants:
+        texts = []
+        for d in datasets:
+            e = evidence[d]
+            text = skill_text(e, v) if v in e.means else "–"
+            if v in e.means:
+                text += (f" {SATURATED_MARK}" if e.saturated else "") + (f" {UNCONVERGED_MARK}" if v in e.unconverged
+                                                                         else "")
+            texts.append(text)
+        rows.append([v, *texts])
+    intervals = any_interval(evidence)
+    lines += ["", "## Skill against the best trivial baseline (1 - MSE / MSE(reference), primary metric)", "",
+              ("Point estimate, then the 95 % interval of the paired bootstrap over test trajectories and windows "
+               "(seeds resampled inside) in brackets; per offset: `skill.csv`." if intervals
+               else f"Skill {NO_INTERVAL}: point estimates from the means only; no cell is claimed as a win."), "",
+              *md_table(["method", *datasets], rows), "", MARKS_NOTE, ""]
+    return lines
+
+
 def task_table(suite: Suite, table: pd.DataFrame, task: str) -> str:
     """``results/tables/<task>.md``: every metric section of one task, datasets as columns."""
     history = task_history(suite, task)
@@ -90,7 +161,7 @@ def task_table(suite: Suite, table: pd.DataFrame, task: str) -> str:
     lines = [f"# {task}: test results, suite `{suite.name}`", "",
              f"Protocol `{protocol}`, horizon {', '.join(str(int(h)) for h in horizon)} frames, "
              f"split `{sub['split_variant'].iloc[0]}`. Mean ± sample std over seeds (n = seeds with a "
-             f"number); best per column in **bold**.", ""]
+             f"number); best per column in **bold**. {MSE_CONVENTION}", ""]
     lines += dataset_params_note(suite, variants, datasets)
     if history:
         lines += [f"† Every number here was computed WITH HISTORY: methods observed {history} frames before t0 "
@@ -100,13 +171,14 @@ def task_table(suite: Suite, table: pd.DataFrame, task: str) -> str:
         rows = sub[sub["metric"] == metric]
         if convention is not None:
             rows = rows[rows["convention"] == convention]
-        elif metric not in set(sub["metric"]):
+        elif metric == "time_to_failure" and metric not in set(sub["metric"]):
             rows = sub[(sub["metric"] == "mse") & (sub["status"] != "ok")]  # failed runs still show why
         if rows.empty:
             continue
         body, found = section(sub, rows, datasets, variants, history, lower)
         lines += [f"## {title} ({unit})", "", *body, ""]
         notes += found
+    lines += evidence_sections(suite, table, task, datasets, variants)
     if unconverged(sub).any():
         lines += [UNCONVERGED_NOTE.replace(": left out of the ranks", ""), ""]
     if notes:
