@@ -11,8 +11,9 @@ mean over the query offsets (``offset`` = ``mean``) and, in window tasks, one pe
 
 A cell whose run files predate per-window errors (``artifacts.window_errors``) has no row: the tables
 then show the point estimate from ``metrics.csv`` and say the interval is not available.  A cell with a
-single test trajectory needs a decorrelation length for the block bootstrap; until the task gives one
-its row carries the point estimate with ``scheme`` = ``none`` and no interval.
+single test trajectory is resampled in contiguous blocks of the task's ``block_frames`` (the
+decorrelation length, task key); without it the row carries the point estimate with ``scheme`` =
+``none`` and no interval.
 """
 
 from __future__ import annotations
@@ -77,10 +78,12 @@ def skill_table(suite: Suite, table: pd.DataFrame, runs: dict) -> pd.DataFrame:
                 if any(read_window_errors(r) is None for r in mine + base):
                     continue  # run files that predate per-window errors: no interval
                 version = str(mine[0].get("metrics_version"))
-                if len(np.unique(read_window_errors(base[0])["traj"])) < 2:
+                single = len(np.unique(read_window_errors(base[0])["traj"])) < 2
+                if single and entry.block_frames is None:
                     rows.append(_point_only(task, dataset, variant, baseline, mine, base, version))
                     continue
-                result = skill_from_runs(mine, base, per_offset=entry.protocol == "window")
+                result = skill_from_runs(mine, base, per_offset=entry.protocol == "window",
+                                         block_frames=entry.block_frames if single else None)
                 for key, value in result.items():
                     rows.append(_row(task, dataset, variant, baseline,
                                      "mean" if key == "mean_over_offsets" else str(key), value, version))
