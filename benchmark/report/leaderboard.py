@@ -50,9 +50,12 @@ def render_tables(suite: Suite, table: pd.DataFrame) -> dict[str, str]:
 
 
 def claims_line() -> list[str]:
-    """The link to the papers' claims, tested (``results/tables/claims.md``), near the top of LEADERBOARD.md."""
+    """The links to the papers' claims, tested (``results/tables/claims.md``), and to the predictability
+    horizon (the board's answer to "how far ahead"), near the top of LEADERBOARD.md."""
     return ["The papers' claims, tested on these numbers (supported, contradicted, not separable or not "
-            "testable, cell by cell): [claims](tables/claims.md).", ""]
+            "testable, cell by cell): [claims](tables/claims.md). How far ahead each method beats the best "
+            "trivial baseline, per system: [predictability horizon](tables/predictability_horizon.md) "
+            "([figure](plots/skill_vs_horizon.png)).", ""]
 
 
 def leaderboard_md(suite: Suite, table: pd.DataFrame, tables: dict) -> str:
