@@ -84,8 +84,7 @@ def collect(suite: Suite, runs: dict | None = None) -> tuple[pd.DataFrame, list[
                     "method": suite.methods[cell.variant].method,
                     "variant": cell.variant, "seed": cell.seed, "status": "missing",
                     "note": "not yet run", "config_hash": suite.config_hash(cell)}
-            protocol, horizon = task.protocol, task.delta_frame
-            rows += [{**base, **row} for row in placeholder_rows(protocol, horizon)]
+            rows += [{**base, **row} for row in placeholder_rows(task)]
             continue
         run = runs[cell]
         base = {k: run.get(k) for k in RUN_COLUMNS + META_COLUMNS + OPTIONAL_COLUMNS}

@@ -228,6 +228,10 @@ def load_suite(name_or_path: str = "default", work_dir: str | None = None, resul
                 _fail(path, f"tasks.{task}.ladder.rungs", str(exc))
         for ds in entry["datasets"]:
             dentry = raw["datasets"][ds]
+            if entry.get("primary") == "mse_aligned" and KINDS[dentry["kind"]].periodic:
+                _fail(path, f"tasks.{task}.primary",
+                      f"mse_aligned superposes molecules frame by frame; dataset {ds!r} (kind {dentry['kind']!r}) "
+                      "is a periodic box: use mse, or list only molecular datasets in this task")
             frames = resolve_params(dentry["kind"], dentry.get("params")).get("n_frames")
             if frames is not None and spec.delta_frame + spec.observed > frames:
                 _fail(path, f"tasks.{task}.params.{longest}",
@@ -291,7 +295,7 @@ def _build(raw: dict, path: Path, specs: dict, work_dir: Path, results_dir: Path
             metrics=dict(e.get("metrics") or {}), tables=tuple(e.get("tables", [])),
             description=e.get("description", ""), as_written=e,
             ladder=tuple(e["ladder"]["rungs"]) if "ladder" in e else default_rungs(specs[task].delta_frame),
-            block_frames=e.get("block_frames"))
+            block_frames=e.get("block_frames"), primary=e.get("primary", "mse"))
     cells = tuple(Cell(t, d, m, s) for t, e in tasks.items()
                   for d in e.datasets if only_datasets is None or d in only_datasets
                   for m in e.methods if only_methods is None or m in only_methods

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.config import Suite
-from benchmark.metrics import PRIMARY
+from benchmark.metrics import primary
 from benchmark.stats import best_baseline, read_window_errors, skill, skill_from_runs
 
 SKILL_COLUMNS = ["task", "dataset", "variant", "baseline", "offset", "skill", "ci_low", "ci_high", "scheme",
@@ -67,7 +67,7 @@ def skill_table(suite: Suite, table: pd.DataFrame, runs: dict) -> pd.DataFrame:
             by_cell.setdefault((cell.task, cell.dataset, cell.variant), []).append(run)
     rows = []
     for task, entry in suite.tasks.items():
-        metric, convention = PRIMARY[entry.protocol][0]
+        metric, convention = primary(entry)[0]
         for dataset in suite.task_datasets(task):
             baseline = best_baseline(cell_means(table, task, dataset, metric, convention))
             base = by_cell.get((task, dataset, baseline), [])
@@ -77,6 +77,8 @@ def skill_table(suite: Suite, table: pd.DataFrame, runs: dict) -> pd.DataFrame:
                     continue
                 if any(read_window_errors(r) is None for r in mine + base):
                     continue  # run files that predate per-window errors: no interval
+                if any(read_window_errors(r)["metric"] != metric for r in mine + base):
+                    continue  # errors of another metric than the task's primary one: not comparable
                 version = str(mine[0].get("metrics_version"))
                 single = len(np.unique(read_window_errors(base[0])["traj"])) < 2
                 if single and entry.block_frames is None:

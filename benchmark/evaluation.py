@@ -25,6 +25,7 @@ from benchmark.metrics import (
     vamp2,
     window_rows,
 )
+from benchmark.specs import TaskError
 from benchmark.stats import encode_rows
 
 
@@ -66,11 +67,14 @@ def stored_to_task_atoms(indices, atom_index: np.ndarray, what: str) -> list[int
     return [position[int(i)] for i in indices]
 
 
-def window_errors_artifact(err: np.ndarray, sample_set, split: dict) -> dict:
+def window_errors_artifact(err: np.ndarray, sample_set, split: dict, metric: str = "mse") -> dict:
     """The per-window squared errors behind the primary metric, compact, for the paired bootstrap
     (:mod:`benchmark.stats`): trajectory id and t0 per window, and one string of errors per window
-    (3 significant digits).  Window protocol: every offset slot (``mse``/``mean_over_offsets``);
-    extrapolate: the full-domain frames (``mse``/``full_domain``), one row per test trajectory."""
+    (3 significant digits).  Window protocol: every offset slot (``<metric>``/``mean_over_offsets``);
+    extrapolate: the full-domain frames (``<metric>``/``full_domain``), one row per test trajectory.
+    ``metric`` names the task's primary metric that ``err`` holds: ``mse`` (raw squared errors) or
+    ``mse_aligned`` (after superposing each predicted frame, :func:`aligned_errors`); the key of the
+    errors is ``mse`` either way."""
     if split["protocol"] == "window":
         offsets = sample_set.offsets
         regular = bool((offsets == offsets[:1]).all())
@@ -79,7 +83,7 @@ def window_errors_artifact(err: np.ndarray, sample_set, split: dict) -> dict:
     else:
         cols = np.asarray(split["full_domain_offsets"], dtype=np.int64) - 1
         convention, shown = "full_domain", " ".join(str(int(c) + 1) for c in cols)
-    return {"metric": "mse", "convention": convention,
+    return {"metric": metric, "convention": convention,
             "traj": " ".join(str(int(i)) for i in sample_set.traj_idx),
             "t0": " ".join(str(int(t)) for t in sample_set.t0),
             "offsets": shown, "mse": encode_rows(err[:, cols])}
@@ -94,7 +98,9 @@ def ladder_errors_artifact(method, sample_set, split: dict, err: np.ndarray, run
     Protocol A: the test windows' start frames queried once more, at the rungs as query offsets
     (:meth:`SampleSet.at_offsets`; a trained model answers any offset up to delta_frame; its own
     evaluation ``err`` is not used).  Protocol B: the columns of ``err`` (the predicted segment,
-    offsets 1..horizon) at the rungs, no new prediction.  Costs evaluations, never training."""
+    offsets 1..horizon) at the rungs, no new prediction.  Costs evaluations, never training.
+    Always raw squared errors (``metric`` = ``mse``), also where the task's primary metric is
+    ``mse_aligned``: the ladder compares methods with the raw baselines' errors."""
     rungs = np.asarray(rungs, dtype=np.int64)
     if split["protocol"] == "window":
         err = predict_errors(method, sample_set.at_offsets(rungs), batch_size, device)
@@ -106,14 +112,22 @@ def ladder_errors_artifact(method, sample_set, split: dict, err: np.ndarray, run
             "t0": " ".join(str(int(t)) for t in sample_set.t0), "mse": encode_rows(err)}
 
 
-def physical_rows(pred: np.ndarray, target: np.ndarray, sample_set, split: dict, metrics_cfg: dict) -> list[dict]:
-    """Rows of a molecular (non-periodic) task: ``mse_aligned`` over heavy atoms (each predicted frame
-    superposed on its true frame) and ``valid`` (bonds intact within ``bond_tolerance`` A, no atoms
-    closer than ``min_distance`` A; task key ``metrics: {validity: ...}``)."""
-    spec = sample_set.spec
+def aligned_errors(pred: np.ndarray, target: np.ndarray, sample_set) -> np.ndarray:
+    """Aligned squared errors [S, K] of a molecular part: each predicted frame superposed on its true
+    frame (optimal rotation + translation) over the heavy atoms (all atoms when fewer than 3 are heavy)."""
     z = sample_set.atomic_numbers.numpy()
-    heavy = np.flatnonzero(z > 1) if (z > 1).sum() >= 3 else None  # fewer than 3 heavy atoms: align all
-    err = aligned_sq_error(pred, target, heavy)
+    heavy = np.flatnonzero(z > 1) if (z > 1).sum() >= 3 else None
+    return aligned_sq_error(pred, target, heavy)
+
+
+def physical_rows(pred: np.ndarray, target: np.ndarray, sample_set, split: dict, metrics_cfg: dict,
+                  aligned: np.ndarray | None = None) -> list[dict]:
+    """Rows of a molecular (non-periodic) task: ``mse_aligned`` over heavy atoms (each predicted frame
+    superposed on its true frame; ``aligned``: those errors when already computed) and ``valid`` (bonds
+    intact within ``bond_tolerance`` A, no atoms closer than ``min_distance`` A; task key
+    ``metrics: {validity: ...}``)."""
+    spec = sample_set.spec
+    err = aligned_errors(pred, target, sample_set) if aligned is None else aligned
     rows = aligned_rows(err, split["protocol"], spec.delta_frame, split.get("full_domain_offsets"))
     cfg = metrics_cfg.get("validity") or {}
     tol, dmin = cfg.get("bond_tolerance", BOND_TOLERANCE), cfg.get("min_distance", MIN_DISTANCE)
@@ -140,7 +154,7 @@ def ceiling_row(sample_set, n_pairs: int = 2000) -> dict | None:
 
 
 def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, batch_size: int,
-                  device: str = "cpu", ladder=None) -> tuple[list[dict], int, dict, float]:
+                  device: str = "cpu", ladder=None, primary: str = "mse") -> tuple[list[dict], int, dict, float]:
     """Metric rows of one split part, the number of samples with non-finite predictions,
     artifacts for figures (``phi_psi``: up to 1000 predicted and reference (phi, psi) pairs),
     and the seconds spent predicting (the metrics themselves not included).
@@ -157,7 +171,8 @@ def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, bat
     optional ``validity`` key); and the artifact ``window_errors`` (:func:`window_errors_artifact`).
     With ``ladder`` (the task's rungs; the runner passes them for the test part) also the artifact
     ``ladder_errors`` (:func:`ladder_errors_artifact`; in protocol A its queries are predictions too,
-    so the part's method diagnostics count them).
+    so the part's method diagnostics count them).  ``primary`` (the task key, :func:`benchmark.metrics.primary`)
+    picks the errors ``window_errors`` holds: raw (``mse``) or aligned (``mse_aligned``, molecules only).
     """
     metrics_cfg = metrics_cfg or {}
     spec = sample_set.spec
@@ -172,16 +187,23 @@ def evaluate_part(method, sample_set, split: dict, metrics_cfg: dict | None, bat
         rows = extrapolate_rows(err, full_domain_offsets=split["full_domain_offsets"], windows=spec.windows,
                                 failure_threshold=spec.failure_threshold, curve_bin=spec.curve_bin,
                                 norm_range=(norm["min"], norm["max"]))
-    artifacts: dict = {"window_errors": window_errors_artifact(err, sample_set, split)}
+    target = sample_set.targets(np.arange(len(sample_set))).numpy()
+    aligned = None
+    if primary == "mse_aligned":
+        if sample_set.box is not None:
+            raise TaskError("primary: mse_aligned superposes molecules frame by frame; this part's data is a "
+                            "periodic box (task key 'primary'): use mse")
+        aligned = aligned_errors(pred, target, sample_set)
+    primary_err = err if aligned is None else aligned
+    artifacts: dict = {"window_errors": window_errors_artifact(primary_err, sample_set, split, primary)}
     if ladder:
         artifacts["ladder_errors"] = ladder_errors_artifact(method, sample_set, split, err, ladder, batch_size, device)
     extra = []
     ceiling = ceiling_row(sample_set)
     if ceiling is not None:
         extra.append(ceiling)
-    target = sample_set.targets(np.arange(len(sample_set))).numpy()
     if not bad and sample_set.box is None:
-        extra += physical_rows(pred, target, sample_set, split, metrics_cfg)
+        extra += physical_rows(pred, target, sample_set, split, metrics_cfg, aligned)
     if bad or not set(metrics_cfg) - {"validity"}:
         return rows + _fill(extra, spec.delta_frame), bad, artifacts, predict_seconds
     frames_pred = pred.reshape(-1, *pred.shape[-2:])

@@ -14,15 +14,33 @@ import numpy as np
 
 from benchmark.graph import minimum_image
 
-# The rows every run has, even a failed one (so tables can say why a number is missing).
+# The primary rows of each protocol, headline convention first (the rows every run has, even a failed
+# one, so tables can say why a number is missing).
 PRIMARY = {"window": [("mse", "mean_over_offsets"), ("mse", "last_offset")],
            "extrapolate": [("mse", "full_domain"), ("mse", "full_domain_normalised")]}
+# The same for a task with ``primary: mse_aligned`` (molecules; rows of :func:`aligned_rows`).
+PRIMARY_ALIGNED = {"window": [("mse_aligned", "mean_over_offsets"), ("mse_aligned", "last_offset")],
+                   "extrapolate": [("mse_aligned", "full_domain"), ("mse_aligned", "all_frames")]}
+PRIMARY_METRICS = ("mse", "mse_aligned")  # the values of the task key ``primary``
 
 
-def placeholder_rows(protocol: str, horizon: int) -> list[dict]:
-    """The primary rows of both splits with no value: a run that failed, diverged or is missing."""
-    return [{"split": part, "metric": metric, "convention": convention, "horizon": horizon, "offset": None,
-             "value": None, "unit": "A^2"} for part in ("val", "test") for metric, convention in PRIMARY[protocol]]
+def primary(task) -> list[tuple[str, str]]:
+    """The (metric, convention) pairs of a task's primary metric, the one tables rank on first.
+
+    ``task`` is a :class:`benchmark.suite.TaskEntry`: its ``protocol`` picks the conventions and its
+    ``primary`` key the metric: ``mse`` (raw, default) or ``mse_aligned`` (each predicted frame
+    superposed on its true frame, heavy atoms; for freely tumbling molecules such as ALA2, where raw
+    MSE rewards a collapsed prediction).  Every table, rank, ``skill.csv`` and placeholder row asks here."""
+    table = PRIMARY_ALIGNED if getattr(task, "primary", "mse") == "mse_aligned" else PRIMARY
+    return table[task.protocol]
+
+
+def placeholder_rows(task) -> list[dict]:
+    """The primary rows of both splits with no value, for a run that failed, diverged or is missing:
+    the raw MSE rows always, and the aligned ones too where the task's primary metric is aligned."""
+    pairs = PRIMARY[task.protocol] + [p for p in primary(task) if p not in PRIMARY[task.protocol]]
+    return [{"split": part, "metric": metric, "convention": convention, "horizon": task.delta_frame,
+             "offset": None, "value": None, "unit": "A^2"} for part in ("val", "test") for metric, convention in pairs]
 
 
 def position_sq_error(pred: np.ndarray, target: np.ndarray, box=None) -> np.ndarray:

@@ -261,7 +261,7 @@ def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
                 method.diagnostics()  # reset counters left over from loading/validation
                 ladder = suite.tasks[cell.task].ladder if part == "test" else None
                 rows, bad, artifacts, seconds = evaluate_part(method, sets[part], split, metrics_cfg, batch, device,
-                                                              ladder=ladder)
+                                                              ladder=ladder, primary=suite.tasks[cell.task].primary)
                 diagnostics = method.diagnostics()
                 if diagnostics:
                     run.setdefault("diagnostics", {})[part] = diagnostics
@@ -280,7 +280,7 @@ def evaluate_cell(suite: Suite, cell: Cell, device: str = "auto") -> dict:
             run.update(status="failed", note=f"{type(exc).__name__}: {exc}",
                        traceback=traceback.format_exc(limit=5), rows=[])
     if not run["rows"]:
-        run["rows"] = placeholder_rows(split["protocol"], spec.delta_frame)
+        run["rows"] = placeholder_rows(suite.tasks[cell.task])
     write_json(suite.run_path(cell), run)
     return run
 

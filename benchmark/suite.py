@@ -78,6 +78,8 @@ class TaskEntry:
     # again (key ``ladder: {rungs: [...]}``, default ``specs.default_rungs``); see benchmark/report/horizon.py
     ladder: tuple[int, ...] = ()
     block_frames: int | None = None  # bootstrap block (frames) for a single test trajectory (benchmark/stats.py)
+    # the primary metric (key ``primary``): mse (raw) or mse_aligned (molecules); see benchmark.metrics.primary
+    primary: str = "mse"
 
     @property
     def delta_frame(self) -> int:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from benchmark.config import Suite
 from benchmark.io import write_text
+from benchmark.metrics import primary
 from benchmark.report.cells import UNCONVERGED_MARK, UNCONVERGED_NOTE, outcome, unconverged
 from benchmark.report.evidence import (
     MARKS_NOTE,
@@ -53,7 +54,9 @@ def cross_paper(suite: Suite, table: pd.DataFrame) -> str:
                 text[(v, c)] += (f" {SATURATED_MARK}" if e.saturated else "") + (
                     f" {UNCONVERGED_MARK}" if v in e.unconverged else "")
     header = ["method", "normalised rank", "mean rank", "cells ranked", "significant wins",
-              *[f"{t}<br>{d}" + (f" †{task_history(suite, t)}" if task_history(suite, t) else "") for t, d in columns]]
+              *[f"{t}<br>{d}" + (f" †{task_history(suite, t)}" if task_history(suite, t) else "")
+                + (" (aligned)" if primary(suite.tasks[t])[0][0] == "mse_aligned" else "") for t, d in columns]]
+    aligned = [t for t in suite.tasks if primary(suite.tasks[t])[0][0] == "mse_aligned"]
     order = sorted(variants, key=lambda v: (not ranks[v], rank_stats(ranks[v])[1] if ranks[v] else 0.0))
     rows = [[v, *rank_texts(ranks[v]), str(len(ranks[v])), wins_text(evidence, v, ranked),
              *[text[(v, c)] for c in columns]] for v in order]
@@ -61,7 +64,10 @@ def cross_paper(suite: Suite, table: pd.DataFrame) -> str:
     lines = ["# Cross-paper matrix: every method on every dataset and protocol", "",
              f"Suite `{suite.name}`, test split. Each cell is the method's **skill** against the cell's best trivial "
              "baseline (marked `reference`): 1 - MSE / MSE(reference) on each task's primary metric (window: MSE "
-             "mean over offsets; extrapolate: full-domain MSE), 0 = no better than the reference, 1 = perfect, "
+             "mean over offsets; extrapolate: full-domain MSE"
+             + (f"; aligned MSE, each predicted frame superposed on its true frame, for the tasks marked (aligned): "
+                f"{', '.join(aligned)}" if aligned else "")
+             + "), 0 = no better than the reference, 1 = perfect, "
              "negative = worse; comparable across cells, unlike the raw MSE (the MSE itself: the per-task tables). "
              + ("Where the runs carry per-window errors the 95 % interval follows in brackets. "
                 if any_interval(evidence) else f"Every cell's {NO_INTERVAL}: point estimates only, no win claimed. ")

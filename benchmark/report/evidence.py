@@ -22,7 +22,7 @@ import pandas as pd
 from benchmark.config import Suite
 from benchmark.data.registry import get_kind
 from benchmark.effects import cell_means, read_skill
-from benchmark.metrics import PRIMARY
+from benchmark.metrics import primary
 from benchmark.report.cells import unconverged
 from benchmark.stats import SATURATION, Skill, best_baseline, cell_valid, saturated, significant_win, skill
 
@@ -45,7 +45,9 @@ class CellEvidence:
     means: dict  # method entry -> mean test MSE over seeds (the task's primary metric)
     baseline: str | None
     ceiling: float | None
-    ceiling_source: str | None  # "runs" (their ceiling rows), "box edge" (box_edge_ceiling) or None
+    # "runs" (their ceiling rows), "box edge" (box_edge_ceiling), "raw only" (the primary metric is aligned
+    # MSE, the ceiling rows raw MSE: no ceiling in the primary metric, saturation not assessed) or None
+    ceiling_source: str | None
     saturated: bool | None
     skills: dict  # method entry -> Skill (an interval) or float (a point estimate only)
     valid: dict  # method entry -> bool | None
@@ -116,7 +118,7 @@ def box_edge_ceiling(suite: Suite, table: pd.DataFrame, dataset: str) -> float |
 def cell_evidence(suite: Suite, table: pd.DataFrame, skill_table: pd.DataFrame, task: str,
                   dataset: str) -> CellEvidence:
     """The evidence of one cell from the long table and ``skill.csv``'s rows."""
-    metric, convention = PRIMARY[suite.tasks[task].protocol][0]
+    metric, convention = primary(suite.tasks[task])[0]
     means = cell_means(table, task, dataset, metric, convention)
     baseline = best_baseline(means)
     sub = table[(table["task"] == task) & (table["dataset"] == dataset) & (table["split"] == "test")
@@ -126,6 +128,8 @@ def cell_evidence(suite: Suite, table: pd.DataFrame, skill_table: pd.DataFrame, 
     if ceiling is None:
         ceiling = box_edge_ceiling(suite, table, dataset)
         source = "box edge" if ceiling is not None else None
+    if metric != "mse":  # the ceiling rows are raw MSE: not comparable with the aligned primary metric
+        ceiling, source = None, "raw only"
     valid_rows = sub[sub["metric"] == "valid"].drop_duplicates(["variant", "seed"])
     valid = {v: cell_valid(valid_rows.loc[valid_rows["variant"] == v, "value"].tolist()) for v in means}
     skills = _skill_rows(skill_table, task, dataset)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.config import Suite
-from benchmark.metrics import PRIMARY
+from benchmark.metrics import primary
 from benchmark.report.cells import cell, outcome
 
 
@@ -24,7 +24,7 @@ def rank_columns(suite: Suite, table: pd.DataFrame):
     variants = suite.selected_methods()
     cells, ranks, ranked = {}, {v: [] for v in variants}, []
     for t, d in columns:
-        metric, convention = PRIMARY[suite.tasks[t].protocol][0]
+        metric, convention = primary(suite.tasks[t])[0]
         in_task = suite.task_methods(t)
         col = {v: cell(table, [t], d, v, metric, convention) if v in in_task else {"n": 0, "why": "–"}
                for v in variants}

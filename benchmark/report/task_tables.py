@@ -17,6 +17,7 @@ from benchmark.aggregate import read_metrics
 from benchmark.config import Suite
 from benchmark.effects import read_skill
 from benchmark.io import write_text
+from benchmark.metrics import primary
 from benchmark.report.cells import UNCONVERGED_MARK, UNCONVERGED_NOTE, unconverged
 from benchmark.report.evidence import (
     MARKS_NOTE,
@@ -57,6 +58,15 @@ SECTIONS = {p: s[:1] + PHYSICAL[p] + s[1:] + VALIDITY for p, s in SECTIONS.items
 # Ours averages the squared error over x, y and z (per coordinate); GF-NODE's eq. 14 sums them (3x ours).
 MSE_CONVENTION = ("MSE convention: squared position error averaged over atoms and over x, y, z (per coordinate, "
                   "Å²); GF-NODE's eq. 14 sums over x, y, z, which reads 3x ours.")
+# Said in a task's table where its primary metric is not the default raw MSE (task key ``primary``).
+ALIGNED_PRIMARY = ("**Primary metric: aligned MSE** (task key `primary: mse_aligned`: each predicted frame "
+                   "superposed on its true frame by optimal rotation + translation, heavy atoms): the reference, "
+                   "skill and ranks below use it, not the raw MSE.")
+
+
+def primary_name(suite: Suite, task: str) -> str:
+    """The name of a task's primary metric in table text: 'MSE' or 'aligned MSE'."""
+    return "aligned MSE" if primary(suite.tasks[task])[0][0] == "mse_aligned" else "MSE"
 
 
 def summarise(runs: pd.DataFrame) -> dict:
@@ -107,7 +117,8 @@ def section(sub: pd.DataFrame, rows: pd.DataFrame, datasets: list[str], variants
 def _reference_row(e: CellEvidence) -> list[str]:
     share = e.static_share()
     base = e.means.get(e.baseline) if e.baseline else None
-    ceiling = ("n/a (runs predate ceiling rows)" if e.ceiling is None
+    ceiling = ("n/a (ceiling rows are raw MSE; the primary metric is aligned)" if e.ceiling_source == "raw only"
+               else "n/a (runs predate ceiling rows)" if e.ceiling is None
                else f"{e.ceiling:#.4g}" + (" (box edge)" if e.ceiling_source == "box edge" else ""))
     return [e.dataset, ceiling,
             e.baseline or "–", "–" if base is None else f"{base:#.4g}",
@@ -128,7 +139,8 @@ def evidence_sections(suite: Suite, table: pd.DataFrame, task: str, datasets: li
              "extrapolation tasks' `full_domain_normalised` rows. "
              f"Saturated: static within {SATURATION * 100:g} % of the ceiling; such a cell separates no method and is "
              "not ranked.", ""]
-    lines += md_table(["dataset", "ceiling (Å²)", "best trivial baseline", "its MSE (Å²)", "static / ceiling",
+    name = primary_name(suite, task)
+    lines += md_table(["dataset", "ceiling (Å²)", "best trivial baseline", f"its {name} (Å²)", "static / ceiling",
                        "saturated"], [_reference_row(evidence[d]) for d in datasets])
     rows = []
     for v in variants:
@@ -142,7 +154,8 @@ def evidence_sections(suite: Suite, table: pd.DataFrame, task: str, datasets: li
             texts.append(text)
         rows.append([v, *texts])
     intervals = any_interval(evidence)
-    lines += ["", "## Skill against the best trivial baseline (1 - MSE / MSE(reference), primary metric)", "",
+    title = "primary metric" if name == "MSE" else f"primary metric: {name}"
+    lines += ["", f"## Skill against the best trivial baseline (1 - MSE / MSE(reference), {title})", "",
               ("Point estimate, then the 95 % interval of the paired bootstrap over test trajectories and windows "
                "(seeds resampled inside) in brackets; per offset: `skill.csv`." if intervals
                else f"Skill {NO_INTERVAL}: point estimates from the means only; no cell is claimed as a win."), "",
@@ -161,7 +174,8 @@ def task_table(suite: Suite, table: pd.DataFrame, task: str) -> str:
     lines = [f"# {task}: test results, suite `{suite.name}`", "",
              f"Protocol `{protocol}`, horizon {', '.join(str(int(h)) for h in horizon)} frames, "
              f"split `{sub['split_variant'].iloc[0]}`. Mean ± sample std over seeds (n = seeds with a "
-             f"number); best per column in **bold**. {MSE_CONVENTION}", ""]
+             f"number); best per column in **bold**. {MSE_CONVENTION}"
+             + ("" if primary_name(suite, task) == "MSE" else f" {ALIGNED_PRIMARY}"), ""]
     lines += dataset_params_note(suite, variants, datasets)
     if history:
         lines += [f"† Every number here was computed WITH HISTORY: methods observed {history} frames before t0 "
@@ -176,7 +190,9 @@ def task_table(suite: Suite, table: pd.DataFrame, task: str) -> str:
         if rows.empty:
             continue
         body, found = section(sub, rows, datasets, variants, history, lower)
-        lines += [f"## {title} ({unit})", "", *body, ""]
+        head = primary(suite.tasks[task])[0]  # marked where it is not the default raw MSE
+        mark = " — primary metric" if head[0] != "mse" and (metric, convention) == head else ""
+        lines += [f"## {title} ({unit}){mark}", "", *body, ""]
         notes += found
     lines += evidence_sections(suite, table, task, datasets, variants)
     if unconverged(sub).any():
