@@ -11,6 +11,7 @@ from benchmark.config import SUITES_DIR, ConfigError, load_suite
 from benchmark.effects import read_skill
 from benchmark.io import write_json
 from benchmark.metrics import placeholder_rows, primary
+from benchmark.report.cross_paper import cross_paper
 from benchmark.report.evidence import cell_evidence
 from benchmark.report.ranking import rank_columns
 from benchmark.report.task_tables import task_table
@@ -193,6 +194,8 @@ def test_ranks_skill_and_tables_follow_the_aligned_metric(tmp_path):
     assert "heavy atoms) (Å²) — primary metric" in text
     assert "## Skill against the best trivial baseline (1 - MSE / MSE(reference), primary metric: aligned MSE)" in text
     assert "| egnn | -1.000 [-1.000, -1.000] |" in text
+    matrix = cross_paper(suite, table)
+    assert "mol_window<br>mol (aligned)" in matrix and "for the tasks marked (aligned): mol_window" in matrix
 
 
 def test_default_primary_ranks_on_raw_mse(tmp_path):
@@ -207,3 +210,4 @@ def test_default_primary_ranks_on_raw_mse(tmp_path):
     assert read_skill(suite.skill_path).empty
     text = task_table(suite, table, "mol_window")
     assert "Primary metric: aligned MSE" not in text and "— primary metric" not in text
+    assert "(aligned)" not in cross_paper(suite, table)
