@@ -98,6 +98,32 @@ def _draws(n: int, groups: list[np.ndarray], order: np.ndarray, scheme: str, blo
     return order[(starts[:, None] + np.arange(block)[None, :]).ravel()[:n]]
 
 
+def _resampling(traj: np.ndarray, t0, block_frames: int | None, scheme: str | None):
+    """How the windows are resampled (module docstring): the scheme (``trajectories`` with two or more
+    trajectories, else ``blocks``, unless forced), the block length in windows (blocks only), the
+    windows of each trajectory and the windows' order in time (blocks are consecutive in time)."""
+    n = len(traj)
+    trajectories = np.unique(traj)
+    if scheme is None:
+        scheme = "trajectories" if len(trajectories) >= 2 else "blocks"
+    block = None
+    if scheme == "blocks":
+        if t0 is None or block_frames is None:
+            raise ValueError("a single test trajectory needs t0 and block_frames (the decorrelation length in "
+                             "frames) for the block bootstrap")
+        t0 = np.asarray(t0)
+        span = int(t0.max() - t0.min()) + 1
+        if block_frames >= span:
+            raise ValueError(f"block of {block_frames} frames is not shorter than the test windows' span of {span} "
+                             f"frames: no two independent blocks to resample")
+        block = block_length(t0, block_frames)
+    elif scheme not in ("trajectories", "windows"):
+        raise ValueError(f"unknown bootstrap scheme {scheme!r}; valid: trajectories, blocks, windows")
+    groups = [np.flatnonzero(traj == i) for i in trajectories]
+    order = np.arange(n) if t0 is None else np.argsort(np.asarray(t0), kind="stable")
+    return scheme, block, groups, order
+
+
 def bootstrap_skill(errors: np.ndarray, baseline: np.ndarray, traj, t0=None, *, block_frames: int | None = None,
                     scheme: str | None = None, n_boot: int = N_BOOT, confidence: float = CONFIDENCE,
                     seed: int = 0) -> Skill:
@@ -116,24 +142,8 @@ def bootstrap_skill(errors: np.ndarray, baseline: np.ndarray, traj, t0=None, *, 
     if baseline.shape != (n,) or traj.shape != (n,):
         raise ValueError(f"errors {errors.shape}, baseline {baseline.shape} and traj {traj.shape} must describe "
                          f"the same {n} windows")
-    n_traj = len(np.unique(traj))
-    if scheme is None:
-        scheme = "trajectories" if n_traj >= 2 else "blocks"
-    block = None
-    if scheme == "blocks":
-        if t0 is None or block_frames is None:
-            raise ValueError("a single test trajectory needs t0 and block_frames (the decorrelation length in "
-                             "frames) for the block bootstrap")
-        t0 = np.asarray(t0)
-        span = int(t0.max() - t0.min()) + 1
-        if block_frames >= span:
-            raise ValueError(f"block of {block_frames} frames is not shorter than the test windows' span of {span} "
-                             f"frames: no two independent blocks to resample")
-        block = block_length(t0, block_frames)
-    elif scheme not in ("trajectories", "windows"):
-        raise ValueError(f"unknown bootstrap scheme {scheme!r}; valid: trajectories, blocks, windows")
-    groups = [np.flatnonzero(traj == i) for i in np.unique(traj)]
-    order = np.arange(n) if t0 is None else np.argsort(np.asarray(t0), kind="stable")  # blocks: consecutive in time
+    scheme, block, groups, order = _resampling(traj, t0, block_frames, scheme)
+    n_traj = len(groups)
     rng = np.random.default_rng(seed)
     stats = np.empty(n_boot)
     for b in range(n_boot):
@@ -155,23 +165,7 @@ def bootstrap_weights(traj, t0=None, n_seeds: int = 1, *, block_frames: int | No
     weights has its interval (tested)."""
     traj = np.asarray(traj)
     n = len(traj)
-    n_traj = len(np.unique(traj))
-    if scheme is None:
-        scheme = "trajectories" if n_traj >= 2 else "blocks"
-    block = None
-    if scheme == "blocks":
-        if t0 is None or block_frames is None:
-            raise ValueError("a single test trajectory needs t0 and block_frames (the decorrelation length in "
-                             "frames) for the block bootstrap")
-        span = int(np.max(t0) - np.min(t0)) + 1
-        if block_frames >= span:
-            raise ValueError(f"block of {block_frames} frames is not shorter than the test windows' span of {span} "
-                             f"frames: no two independent blocks to resample")
-        block = block_length(np.asarray(t0), block_frames)
-    elif scheme not in ("trajectories", "windows"):
-        raise ValueError(f"unknown bootstrap scheme {scheme!r}; valid: trajectories, blocks, windows")
-    groups = [np.flatnonzero(traj == i) for i in np.unique(traj)]
-    order = np.arange(n) if t0 is None else np.argsort(np.asarray(t0), kind="stable")
+    scheme, block, groups, order = _resampling(traj, t0, block_frames, scheme)
     rng = np.random.default_rng(seed)
     windows, seeds = np.zeros((n_boot, n)), np.zeros((n_boot, n_seeds))
     for b in range(n_boot):
