@@ -50,6 +50,7 @@ from benchmark.data.observables import (
     temperature_series,
 )
 from benchmark.io import read_json, write_json, write_text
+from benchmark.report.markdown import md_table
 
 # ----------------------------------------------------------------------------- the report
 
@@ -111,17 +112,15 @@ def checks_markdown(checks: dict, json_name: str) -> list[str]:
         if c.get("why"):
             lines.append(f"\n{c['why']}.")
     if checks.get("bond_changes"):
-        lines += ["", "Bond changes (a hydrogen nearer another heavy atom than its stored partner):", "",
-                  "| trajectory | hydrogen | stored partner | nearer to | fraction of frames |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {b['trajectory']} | {b['hydrogen']} | {b['stored_partner']} | {b['nearer_to']} | "
-                  f"{b['fraction_of_frames']} |" for b in checks["bond_changes"]]
+        lines += ["", "Bond changes (a hydrogen nearer another heavy atom than its stored partner):", ""]
+        lines += md_table(["trajectory", "hydrogen", "stored partner", "nearer to", "fraction of frames"],
+                          [[str(b[k]) for k in ("trajectory", "hydrogen", "stored_partner", "nearer_to",
+                                                "fraction_of_frames")] for b in checks["bond_changes"]])
     if checks.get("proton_transfers"):
-        lines += ["", "Labile hydrogens (in an intramolecular hydrogen bond; their bond is not stored):", "",
-                  "| trajectory | hydrogen | donor | acceptor | fraction of frames nearer the acceptor |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {b['trajectory']} | {b['hydrogen']} | {b['donor']} | {b['acceptor']} | "
-                  f"{b['fraction_nearer_acceptor']} |" for b in checks["proton_transfers"]]
+        lines += ["", "Labile hydrogens (in an intramolecular hydrogen bond; their bond is not stored):", ""]
+        lines += md_table(["trajectory", "hydrogen", "donor", "acceptor", "fraction of frames nearer the acceptor"],
+                          [[str(b[k]) for k in ("trajectory", "hydrogen", "donor", "acceptor",
+                                                "fraction_nearer_acceptor")] for b in checks["proton_transfers"]])
     return lines + [""]
 
 
