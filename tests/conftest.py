@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from benchmark.data.format import open_dataset, write_manifest, write_trajectory
 from benchmark.data.registry import make_dataset
@@ -79,3 +80,12 @@ def smoke_run(tmp_path_factory):
                          capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return results
+
+
+def random_rotation(gen: torch.Generator) -> torch.Tensor:
+    """A uniformly random proper rotation [3, 3] (float64) from ``gen`` (QR of a Gaussian matrix)."""
+    q, r = torch.linalg.qr(torch.randn(3, 3, generator=gen, dtype=torch.float64))
+    q = q * torch.sign(torch.diagonal(r))
+    if torch.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q

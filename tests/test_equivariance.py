@@ -15,6 +15,7 @@ import dataclasses
 
 import pytest
 import torch
+from conftest import random_rotation
 
 from methods import make_method
 
@@ -60,14 +61,6 @@ def _transform(ctx, rot, shift, perm):
         atomic_numbers=ctx.atomic_numbers[perm], masses=ctx.masses[perm], edges=edges)
 
 
-def _random_rotation(gen):
-    q, r = torch.linalg.qr(torch.randn(3, 3, generator=gen, dtype=torch.float64))
-    q = q * torch.sign(torch.diagonal(r))
-    if torch.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q
-
-
 def _box_rotation(box):
     """A proper rotation mapping the orthorhombic box onto itself (axis swap + sign if cubic)."""
     if torch.allclose(box, box[0].expand(3)):
@@ -89,7 +82,7 @@ def test_equivariance(tiny_tasks, dataset, name, params):
     n = ctx.observed_positions.shape[2]
     perm = torch.randperm(n, generator=gen)
     shift = 5.0 * torch.randn(3, generator=gen, dtype=torch.float64)
-    rot = _random_rotation(gen) if ctx.box is None else _box_rotation(ctx.box)
+    rot = random_rotation(gen) if ctx.box is None else _box_rotation(ctx.box)
     with torch.no_grad():
         out = model(ctx, qt)
         out_t = model(_transform(ctx, rot, shift, perm), qt)
@@ -110,7 +103,7 @@ def test_transform_helper_is_a_symmetry():
 
     ctx = Context(x, x.clone(), torch.zeros(1), torch.arange(5), torch.ones(5, dtype=torch.float64), edges, None, 1.0)
     perm = torch.randperm(5, generator=gen)
-    t = _transform(ctx, _random_rotation(gen), torch.ones(3, dtype=torch.float64), perm)
+    t = _transform(ctx, random_rotation(gen), torch.ones(3, dtype=torch.float64), perm)
     def d(c, e):
         return (c.observed_positions[0, 0, e[0]] - c.observed_positions[0, 0, e[1]]).norm(dim=-1)
 

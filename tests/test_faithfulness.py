@@ -10,6 +10,7 @@ import dataclasses
 import pytest
 import torch
 import yaml
+from conftest import random_rotation
 from test_learnability import FALL, LR, fall, overfit_losses
 
 from benchmark.config import SUITES_DIR, ConfigError, load_suite
@@ -42,14 +43,6 @@ def _context(test, n=3):
 def _rotated(ctx, rot, shift):
     return dataclasses.replace(ctx, observed_positions=ctx.observed_positions @ rot.T + shift,
                                observed_velocities=ctx.observed_velocities @ rot.T)
-
-
-def _random_rotation(gen):
-    q, r = torch.linalg.qr(torch.randn(3, 3, generator=gen, dtype=torch.float64))
-    q = q * torch.sign(torch.diagonal(r))
-    if torch.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q
 
 
 def _predict(model, ctx, qt):
@@ -151,7 +144,7 @@ def test_per_atom_weights_keep_rotation_and_translation_equivariance(tiny_tasks)
         model.dynamics.w_x.copy_(0.3 * torch.randn(model.dynamics.w_x.shape, generator=gen, dtype=torch.float64))
     ctx, qt = _context(test)
     gen = torch.Generator().manual_seed(7)
-    rot, shift = _random_rotation(gen), 5.0 * torch.randn(3, generator=gen, dtype=torch.float64)
+    rot, shift = random_rotation(gen), 5.0 * torch.randn(3, generator=gen, dtype=torch.float64)
     out = _predict(model, ctx, qt)
     out_t = _predict(model, _rotated(ctx, rot, shift), qt)
     assert (out - ctx.positions[:, None]).abs().max() > 1e-3  # not vacuous
