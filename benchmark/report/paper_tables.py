@@ -89,8 +89,9 @@ def saturated_windows(suite: Suite, table: pd.DataFrame, tasks: list[str], datas
     """The terminal windows (DoMiNO Table 3) where static is within 5 % of the ceiling, the ceiling
     converted into the windows' units with static's ratio of normalised to raw full-domain MSE."""
     out = set()
+    skill_table = read_skill(suite.skill_path)
     for t in (t for t in tasks if dataset in suite.task_datasets(t)):
-        e = cell_evidence(suite, table, read_skill(suite.skill_path), t, dataset)
+        e = cell_evidence(suite, table, skill_table, t, dataset)
         raw = cell_means(table, t, dataset, "mse", "full_domain").get("static")
         norm = cell_means(table, t, dataset, "mse", "full_domain_normalised").get("static")
         if e.ceiling is None or not raw or norm is None:
